@@ -1,0 +1,229 @@
+"""Command-line entry points behind the Makefile: ``setup``, ``night``, ``demo``, ``summary``.
+
+Usage: ``python -m commune_dx.cli {setup|night --as-of YYYY-MM-DD|demo|summary}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, timedelta
+from pathlib import Path
+
+from commune_dx.settings import PORTAL_CONN_ID, PORTAL_POOL, REPO_ROOT, Settings
+
+DEMO_NIGHTS = ("2025-09-19", "2025-09-20", "2025-09-21")
+DEMO_TOKEN = "demo-token"
+POOL_SLOTS = 4
+ERROR_LINE = re.compile(
+    r"(ConnectionConfigError|PortalUnreachable|PortalAuthError|PortalBadRequest|"
+    r"PortalResponseTooLarge|PortalProtocolError|PipelineError): (.+)"
+)
+PROGRESS_LINE = re.compile(r"commune_dx\.nightly.*?\] (.*)|Marking run .* (successful|failed)")
+TASK_LINE = re.compile(r"Task (?:instance )?(\w+)(?:\[\d+\])? .*?(success|failed|up_for_retry)", re.I)
+
+
+def airflow_env() -> dict[str, str]:
+    """The environment every Airflow command of the project runs with."""
+    env = dict(os.environ)
+    env.setdefault("AIRFLOW_HOME", str(REPO_ROOT / ".airflow"))
+    env.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO_ROOT / "dags"))
+    env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    env.setdefault("AIRFLOW__CORE__DEFAULT_TIMEZONE", "Asia/Ho_Chi_Minh")
+    env.setdefault("GX_ANALYTICS_ENABLED", "False")
+    env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    env.setdefault("NO_COLOR", "1")
+    return env
+
+
+def _airflow(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    airflow = Path(sys.executable).with_name("airflow")
+    return subprocess.run([str(airflow), *args], env=env or airflow_env(), capture_output=True,
+                          text=True, check=False)
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def setup() -> None:
+    """Idempotent: the Airflow home (metadata DB migrated, pool created)."""
+    env = airflow_env()
+    home = Path(env["AIRFLOW_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    stamp = home / ".commune_setup"
+    if stamp.exists():
+        say(f"setup: Airflow home {home} is ready")
+        return
+    say(f"setup: migrating the Airflow metadata database in {home} …")
+    for args in (("db", "migrate"),
+                 ("pools", "set", PORTAL_POOL, str(POOL_SLOTS),
+                  "Concurrent pulls toward the reporting portal")):
+        done = _airflow(*args, env=env)
+        if done.returncode != 0:
+            sys.exit(f"setup: `airflow {' '.join(args)}` failed:\n{done.stderr[-3000:]}")
+    stamp.write_text("ok\n")
+    say(f"setup: done (pool {PORTAL_POOL!r} with {POOL_SLOTS} slots)")
+
+
+def _configured_portal(env: dict[str, str]) -> bool:
+    """True if connection ``commune_portal`` is set in the environment or the metadata DB."""
+    if env.get(f"AIRFLOW_CONN_{PORTAL_CONN_ID.upper()}"):
+        return True
+    db = Path(env["AIRFLOW_HOME"]) / "airflow.db"
+    if not db.exists():
+        return False
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+            row = con.execute("SELECT 1 FROM connection WHERE conn_id = ?", [PORTAL_CONN_ID]).fetchone()
+    except sqlite3.Error:
+        return False
+    return row is not None
+
+
+@contextmanager
+def demo_portal() -> Iterator[object]:
+    from commune_dx.demo_portal.server import start_demo_portal
+
+    say("demo portal: starting on loopback …")
+    portal = start_demo_portal(host="127.0.0.1", port=0, token=DEMO_TOKEN)
+    say(f"demo portal: listening on {portal.url}")
+    try:
+        yield portal
+    finally:
+        portal.stop()
+        say("demo portal: stopped")
+
+
+def _demo_clock(as_of: str) -> str:
+    """The demo portal's clock for a night: 01:00 local the day after the as-of date."""
+    return f"{(date.fromisoformat(as_of) + timedelta(days=1)).isoformat()}T01:00:00+07:00"
+
+
+def run_night(as_of: str, env: dict[str, str], settings: Settings) -> bool:
+    """Run the DAG once in-process (`airflow dags test`), showing progress; True on success."""
+    log_dir = settings.warehouse_dir / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"night-{as_of}.log"
+    airflow = Path(sys.executable).with_name("airflow")
+    command = [str(airflow), "dags", "test", "commune_nightly", "--conf",
+               json.dumps({"as_of_date": as_of})]
+    say(f"night {as_of}: running DAG commune_nightly (log: {log_path})")
+    started = time.monotonic()
+    error = None
+    with log_path.open("w", encoding="utf-8") as log, subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=REPO_ROOT,
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.write(line)
+            match = ERROR_LINE.search(line)
+            if match:
+                error = match.group(2).strip()  # the last one is the most specific
+            progress = PROGRESS_LINE.search(line)
+            if progress and progress.group(1):
+                say(f"  [{time.monotonic() - started:5.1f}s] {progress.group(1).strip()[:160]}")
+        code = proc.wait()
+    with log_path.open(encoding="utf-8") as fh:
+        text = fh.read()
+    failed = code != 0 or "failed" in re.findall(r"DagRun Finished: .*?state=(\w+)", text)[-1:]
+    if failed:
+        say(f"night {as_of}: FAILED after {time.monotonic() - started:.0f}s")
+        say(f"error: {error or 'see the log'} (full log: {log_path})")
+        return False
+    say(f"night {as_of}: done in {time.monotonic() - started:.0f}s")
+    return True
+
+
+def print_summary(settings: Settings, as_of: str | None = None) -> None:
+    import duckdb
+
+    from commune_dx.report import format_summary, read_headline
+
+    con = duckdb.connect(str(settings.serving_db), read_only=True)
+    try:
+        say("")
+        say(format_summary(read_headline(con, as_of)))
+    finally:
+        con.close()
+    say("")
+    say(f"Published warehouse : {settings.serving_db}")
+    say(f"Parquet marts       : {settings.parquet_dir}/<table>.parquet")
+    say(f"HTML report         : {settings.report_path}")
+
+
+def night(as_of: str) -> int:
+    settings = Settings.from_env()
+    env = airflow_env()
+    env["WAREHOUSE_DIR"] = str(settings.warehouse_dir)
+    if _configured_portal(env):
+        ok = run_night(as_of, env, settings)
+    else:
+        with demo_portal() as portal:
+            portal.set_clock(_demo_clock(as_of))
+            env[f"AIRFLOW_CONN_{PORTAL_CONN_ID.upper()}"] = json.dumps(
+                {"conn_type": "http", "host": portal.url, "password": portal.token}
+            )
+            ok = run_night(as_of, env, settings)
+    if ok:
+        print_summary(settings, as_of)
+    return 0 if ok else 1
+
+
+def demo() -> int:
+    """``make run``: the demo nights against the bundled demo portal, then the summary."""
+    settings = Settings.from_env()
+    env = airflow_env()
+    env["WAREHOUSE_DIR"] = str(settings.warehouse_dir)
+    started = time.monotonic()
+    with demo_portal() as portal:
+        env[f"AIRFLOW_CONN_{PORTAL_CONN_ID.upper()}"] = json.dumps(
+            {"conn_type": "http", "host": portal.url, "password": portal.token}
+        )
+        for i, as_of in enumerate(DEMO_NIGHTS, 1):
+            say(f"== demo night {i}/{len(DEMO_NIGHTS)}: as of {as_of} ==")
+            portal.set_clock(_demo_clock(as_of))
+            if not run_night(as_of, env, settings):
+                return 1
+    print_summary(settings, DEMO_NIGHTS[-1])
+    say(f"make run: {len(DEMO_NIGHTS)} nights in {time.monotonic() - started:.0f}s")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="commune_dx", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("setup", help="prepare the Airflow home (idempotent)")
+    night_parser = sub.add_parser("night", help="one nightly run reporting on --as-of")
+    night_parser.add_argument("--as-of", required=True, help="YYYY-MM-DD")
+    sub.add_parser("demo", help="the demo nights against the bundled demo portal")
+    summary_parser = sub.add_parser("summary", help="print the KPI summary of serving.duckdb")
+    summary_parser.add_argument("--as-of", default=None)
+    args = parser.parse_args(argv)
+    if args.command == "setup":
+        setup()
+        return 0
+    if args.command == "night":
+        try:
+            date.fromisoformat(args.as_of)
+        except ValueError:
+            print(f"error: AS_OF={args.as_of!r} is not a date YYYY-MM-DD", file=sys.stderr)
+            return 2
+        return night(args.as_of)
+    if args.command == "demo":
+        return demo()
+    print_summary(Settings.from_env(), args.as_of)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""The work of each step of the nightly DAG, as plain functions testable without Airflow.
+
+The DAG file (``dags/commune_nightly.py``) only wires these together.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from commune_dx.loading import iter_landed_versions, load_run, read_watermarks
+from commune_dx.portal_client import (
+    PipelineError,
+    PortalClient,
+    PortalConfig,
+    PortalUnreachable,
+    RetryPolicy,
+)
+from commune_dx.publishing import publish_marts
+from commune_dx.pulling import (
+    UNIT_CODE_PATTERN,
+    landing_run_dir,
+    make_batches,
+    pull_batch,
+    write_json_atomic,
+)
+from commune_dx.settings import DBT_PROJECT_DIR, LOCAL_TZ, Settings
+from commune_dx.validation import Reference, VersionToCheck, validate_versions
+
+log = logging.getLogger(__name__)
+
+# Preflight gives a down portal a few quick tries, then fails the night with one line.
+PREFLIGHT_RETRY = RetryPolicy(max_attempts=3, backoff_base=0.5, backoff_max=2.0,
+                              connect_timeout=5.0, read_timeout=30.0)
+
+
+def resolve_as_of_date(param: str | None, logical_date: datetime | None) -> str:
+    """The day the night reports on: the param, else the local day before the logical date."""
+    if param:
+        try:
+            return date.fromisoformat(str(param)).isoformat()
+        except ValueError as exc:
+            raise PipelineError(f"param as_of_date={param!r} is not a date YYYY-MM-DD") from exc
+    moment = logical_date or datetime.now(ZoneInfo("UTC"))
+    return (moment.astimezone(ZoneInfo(LOCAL_TZ)).date() - timedelta(days=1)).isoformat()
+
+
+def preflight(config: PortalConfig, settings: Settings, as_of_date: str, key: str) -> list[dict[str, Any]]:
+    """Check the portal and the token, snapshot units and tasks, and plan the pull batches."""
+    with PortalClient(config, retry=PREFLIGHT_RETRY) as client:
+        try:
+            client.health()
+        except PortalUnreachable as exc:
+            raise PortalUnreachable(
+                f"the portal at {config.base_url} is unreachable ({exc}); check that it is up "
+                "and that connection 'commune_portal' points at it"
+            ) from exc
+        units = client.list_units()
+        tasks = client.list_tasks()
+    bad = [u.get("unit_code") for u in units if not UNIT_CODE_PATTERN.fullmatch(str(u.get("unit_code")))]
+    if bad:
+        log.warning("skipping %d unit(s) with invalid codes: %s", len(bad), bad[:10])
+    codes = sorted(str(u["unit_code"]) for u in units if str(u.get("unit_code")) not in bad)
+    run_dir = landing_run_dir(settings, key)
+    write_json_atomic(run_dir / "units.json", units)
+    write_json_atomic(run_dir / "tasks.json", tasks)
+    watermarks = read_watermarks(settings.working_db)
+    batches = make_batches(codes, watermarks, settings.units_per_batch)
+    log.info("portal %s: %d units, %d tasks, %d batches", config.base_url, len(codes),
+             len(tasks), len(batches))
+    return batches
+
+
+def pull(config: PortalConfig, settings: Settings, key: str, batch: dict[str, Any]) -> list[dict[str, Any]]:
+    """Pull one batch of units into the run's landing folder."""
+    started = time.monotonic()
+    results = pull_batch(config, batch, landing_run_dir(settings, key), settings)
+    failed = [r for r in results if r["outcome"] != "ok"]
+    received = sum(r["versions_received"] for r in results)
+    log.info("batch %s: %d versions in %.1fs, %d unit(s) failed", batch["label"], received,
+             time.monotonic() - started, len(failed))
+    for r in failed:
+        log.warning("unit %s not received: %s", r["unit_code"], r["error"])
+    return results
+
+
+def validate(settings: Settings, key: str) -> dict[str, int]:
+    """Validate every version the night pulled; write ``validation.jsonl`` for the load."""
+    run_dir = landing_run_dir(settings, key)
+    units = json.loads((run_dir / "units.json").read_text(encoding="utf-8"))
+    tasks = json.loads((run_dir / "tasks.json").read_text(encoding="utf-8"))
+    reference = Reference(
+        units={u["unit_code"]: u for u in units}, tasks={t["task_code"]: t for t in tasks}
+    )
+    versions = [VersionToCheck(key=v.key, item=v.item) for v in iter_landed_versions(run_dir)]
+    started = time.monotonic()
+    outcomes = validate_versions(versions, reference)
+    tmp = run_dir / "validation.jsonl.tmp"
+    with tmp.open("w", encoding="utf-8") as fh:
+        for outcome in outcomes:
+            fh.write(json.dumps({"key": outcome.key, "is_valid": outcome.is_valid,
+                                 "reasons": outcome.reasons}, ensure_ascii=False))
+            fh.write("\n")
+    os.replace(tmp, run_dir / "validation.jsonl")
+    invalid = sum(1 for o in outcomes if not o.is_valid)
+    log.info("validated %d versions in %.1fs: %d invalid (quarantined)", len(outcomes),
+             time.monotonic() - started, invalid)
+    return {"versions": len(outcomes), "invalid": invalid}
+
+
+def load(settings: Settings, key: str, run_id: str, as_of_date: str,
+         pull_results: list[dict[str, Any]]) -> dict[str, int]:
+    stats = load_run(settings.working_db, landing_run_dir(settings, key), run_id, as_of_date,
+                     pull_results)
+    log.info("loaded %(versions_landed)d versions, %(versions_new)d new", stats)
+    return stats
+
+
+def dbt_build(settings: Settings, as_of_date: str) -> None:
+    """Run one ``dbt build`` over the working warehouse; raise with dbt's failures if red."""
+    dbt = Path(sys.executable).with_name("dbt")
+    env = {
+        **os.environ,
+        "WAREHOUSE_DIR": str(settings.warehouse_dir),
+        "DBT_TARGET_PATH": str(settings.dbt_target_dir),
+        "DBT_LOG_PATH": str(settings.warehouse_dir / "logs"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    variables = json.dumps({"as_of_date": as_of_date, "calendar_start": settings.calendar_start})
+    command = [str(dbt), "build", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
+               str(DBT_PROJECT_DIR), "--vars", variables]
+    started = time.monotonic()
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    for line in completed.stdout.splitlines():
+        log.info("dbt: %s", line)
+    if completed.returncode != 0:
+        failures = [ln for ln in completed.stdout.splitlines() if "FAIL" in ln or "ERROR" in ln]
+        raise PipelineError(
+            f"dbt build failed (exit {completed.returncode}); nothing was published: "
+            + " | ".join(failures[-5:] or completed.stderr.splitlines()[-5:])
+        )
+    log.info("dbt build green in %.1fs", time.monotonic() - started)
+
+
+def publish(settings: Settings, as_of_date: str) -> dict[str, Any]:
+    """Publish serving.duckdb, Parquet marts and the HTML report."""
+    from commune_dx.report import write_report
+
+    counts = publish_marts(settings.working_db, settings.serving_db, settings.parquet_dir)
+    write_report(settings.serving_db, settings.report_path, as_of_date)
+    log.info("published %s (%d marts), %s and %s", settings.serving_db, len(counts),
+             settings.parquet_dir, settings.report_path)
+    return {"serving_db": str(settings.serving_db), "tables": counts}

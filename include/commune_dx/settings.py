@@ -1,0 +1,107 @@
+"""Configuration in one place: paths, limits and defaults, read from the environment.
+
+Everything a deployment may change is an environment variable; the portal's address and
+token come only from the Airflow connection ``commune_portal``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PACKAGE_DIR = Path(__file__).resolve().parent
+CONTRACT_DIR = PACKAGE_DIR / "contract"
+FORMS_DIR = CONTRACT_DIR / "forms"
+REFERENCE_DIR = PACKAGE_DIR / "reference_data"
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+EXPECTATIONS_DIR = REPO_ROOT / "expectations"
+
+PORTAL_CONN_ID = "commune_portal"
+PORTAL_POOL = "commune_portal"
+LOCAL_TZ = "Asia/Ho_Chi_Minh"
+KNOWN_FORM_VERSIONS = {1}
+FORMS = ("task_report", "connectivity_report", "digital_skills_report", "public_service_report")
+MONTHLY_FORMS = ("connectivity_report", "digital_skills_report", "public_service_report")
+COMMUNE_LEVEL_TYPES = ("xa", "phuong", "dac_khu")
+
+# The published marts, in the order the report and the Parquet export list them.
+MART_TABLES = (
+    "task_status",
+    "task_completion",
+    "connectivity_monthly",
+    "connectivity_province_monthly",
+    "digital_skills_monthly",
+    "digital_skills_province_monthly",
+    "public_services_monthly",
+    "public_services_province_monthly",
+    "reporting_completeness",
+    "reporting_rate",
+    "quarantine",
+    "commune_scorecard",
+)
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ValueError(f"environment variable {name}={value!r} must be an integer") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Run-time settings; build with :meth:`from_env`."""
+
+    warehouse_dir: Path
+    calendar_start: str
+    units_per_batch: int
+    pull_threads: int
+    page_limit: int
+    max_page_bytes: int
+    max_submission_bytes: int
+    max_attempts: int
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        warehouse = os.environ.get("WAREHOUSE_DIR") or str(REPO_ROOT / "data" / "warehouse")
+        return cls(
+            warehouse_dir=Path(warehouse).resolve(),
+            calendar_start=os.environ.get("COMMUNE_CALENDAR_START", "2025-07"),
+            units_per_batch=_env_int("COMMUNE_UNITS_PER_BATCH", 50),
+            pull_threads=_env_int("COMMUNE_PULL_THREADS", 4),
+            page_limit=_env_int("COMMUNE_PAGE_LIMIT", 500),
+            max_page_bytes=_env_int("COMMUNE_MAX_PAGE_BYTES", 32 * 1024 * 1024),
+            max_submission_bytes=_env_int("COMMUNE_MAX_SUBMISSION_BYTES", 256 * 1024),
+            max_attempts=_env_int("COMMUNE_MAX_ATTEMPTS", 6),
+        )
+
+    @property
+    def working_db(self) -> Path:
+        """The warehouse the pipeline writes (raw layer + dbt models); never read by BI."""
+        return self.warehouse_dir / "warehouse.duckdb"
+
+    @property
+    def serving_db(self) -> Path:
+        """The published, read-only copy that analysts and BI tools open."""
+        return self.warehouse_dir / "serving.duckdb"
+
+    @property
+    def parquet_dir(self) -> Path:
+        return self.warehouse_dir / "marts"
+
+    @property
+    def landing_dir(self) -> Path:
+        return self.warehouse_dir / "landing"
+
+    @property
+    def report_path(self) -> Path:
+        return self.warehouse_dir / "report.html"
+
+    @property
+    def dbt_target_dir(self) -> Path:
+        return self.warehouse_dir / "dbt_target"

@@ -1,0 +1,318 @@
+"""Validation of submission versions: which are invalid, and every reason why.
+
+Two layers, each rule implemented once (see MARTS.md, "Which submissions count"):
+
+* plain Python: the JSON Schema structure of the payload (types, required fields, no extra
+  fields), the envelope (known form and ``form_version``, well-formed ``period`` not after the
+  submission date), references (unit known and active in the period; task ownership) and the
+  task-report rules on ``completed_on``;
+* Great Expectations suites (``expectations/*.json``): ranges, enums and the forms' ``x-rules``,
+  run on pandas DataFrames of the night's structurally sound versions, one row per version
+  (one per task entry for task reports).
+
+Withdrawn versions are not validated: a withdrawn version is never invalid.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import logging
+import os
+import re
+import unicodedata
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jsonschema import Draft202012Validator, FormatChecker
+
+from commune_dx.settings import EXPECTATIONS_DIR, FORMS, FORMS_DIR, KNOWN_FORM_VERSIONS, LOCAL_TZ
+
+log = logging.getLogger(__name__)
+
+LOCAL = ZoneInfo(LOCAL_TZ)
+MONTH_PATTERN = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# JSON Schema keywords whose checks the Great Expectations suites own for sound payloads.
+GX_OWNED_KEYWORDS = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "enum"}
+ENVELOPE_FIELDS = ("submission_id", "unit_code", "form", "form_version", "period", "version",
+                   "status", "submitted_at", "updated_at", "payload")
+GX_SUITES = {
+    "connectivity_report": "connectivity_report",
+    "digital_skills_report": "digital_skills_report",
+    "public_service_report": "public_service_report",
+    "task_report": "task_report_entries",
+}
+
+
+def nfc(value: Any) -> Any:
+    """Return ``value`` with every string inside it normalised to Unicode NFC."""
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value)
+    if isinstance(value, list):
+        return [nfc(v) for v in value]
+    if isinstance(value, dict):
+        return {nfc(k): nfc(v) for k, v in value.items()}
+    return value
+
+
+@dataclass
+class VersionToCheck:
+    """One pulled submission version (already NFC-normalised) and its identity."""
+
+    key: str
+    item: dict[str, Any]
+
+
+@dataclass
+class ValidationOutcome:
+    key: str
+    is_valid: bool
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What validation checks references against: the portal's units and task catalogue."""
+
+    units: dict[str, dict[str, Any]]
+    tasks: dict[str, dict[str, Any]]
+
+
+@cache
+def form_validator(form: str) -> Draft202012Validator:
+    schema = json.loads((FORMS_DIR / f"{form}.schema.json").read_text(encoding="utf-8"))
+    return Draft202012Validator(schema, format_checker=FormatChecker())
+
+
+def _path(error_path: Any) -> str:
+    out = "payload"
+    for part in error_path:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else None
+
+
+def _parse_date(value: Any) -> date | None:
+    if not isinstance(value, str) or not DATE_PATTERN.fullmatch(value):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _active_between(unit: dict[str, Any], first: date, last: date) -> bool:
+    """True if the unit was active on at least one day of [first, last]."""
+    active_from = _parse_date(unit.get("active_from")) or date.min
+    active_to = _parse_date(unit.get("active_to")) or date.max
+    return active_from <= last and active_to >= first
+
+
+def check_envelope(item: dict[str, Any], ref: Reference) -> tuple[list[str], date | None]:
+    """Envelope and reference checks; returns the reasons and the period's last day."""
+    reasons: list[str] = []
+    missing = [f for f in ENVELOPE_FIELDS if item.get(f) is None]
+    if missing:
+        reasons.append(f"missing envelope field(s): {', '.join(missing)}")
+    form = item.get("form")
+    if form not in FORMS:
+        reasons.append(f"form {form!r} is not a known form ({', '.join(FORMS)})")
+    form_version = item.get("form_version")
+    if form_version not in KNOWN_FORM_VERSIONS:
+        reasons.append(
+            f"form_version {form_version!r} is not a version this pipeline knows "
+            f"(known: {', '.join(map(str, sorted(KNOWN_FORM_VERSIONS)))})"
+        )
+    period = item.get("period")
+    first = last = None
+    if form == "task_report":
+        first = last = _parse_date(period)
+        if first is None:
+            reasons.append(f"period {period!r} is not a date YYYY-MM-DD (task_report)")
+    elif form in FORMS:
+        if isinstance(period, str) and MONTH_PATTERN.fullmatch(period):
+            year, month = int(period[:4]), int(period[5:])
+            first = date(year, month, 1)
+            last = date(year, month, calendar.monthrange(year, month)[1])
+        else:
+            reasons.append(f"period {period!r} is not a month YYYY-MM")
+    submitted = _parse_time(item.get("submitted_at"))
+    if submitted is None and "submitted_at" not in missing:
+        reasons.append(f"submitted_at {item.get('submitted_at')!r} is not an RFC 3339 time")
+    if submitted is not None and first is not None:
+        submitted_local = submitted.astimezone(LOCAL).date()
+        if first > submitted_local:
+            reasons.append(
+                f"period {period} lies after the submission date {submitted_local.isoformat()} "
+                "(a report on a period that had not begun)"
+            )
+    unit_code = item.get("unit_code")
+    unit = ref.units.get(unit_code) if isinstance(unit_code, str) else None
+    if unit is None:
+        reasons.append(f"unit_code {unit_code!r} is not a unit listed by /api/v1/units")
+    elif first is not None and last is not None and not _active_between(unit, first, last):
+        reasons.append(
+            f"unit {unit_code} was not active during period {period} "
+            f"(active {unit.get('active_from')} to {unit.get('active_to') or 'now'})"
+        )
+    return reasons, last
+
+
+def check_payload_structure(form: str, payload: Any) -> tuple[list[str], list[str]]:
+    """JSON Schema checks: (structural reasons, reasons the GX suites would also find)."""
+    structural: list[str] = []
+    gx_owned: list[str] = []
+    for error in sorted(form_validator(form).iter_errors(payload), key=lambda e: list(e.path)):
+        reason = f"{_path(error.absolute_path)}: {error.message}"
+        (gx_owned if error.validator in GX_OWNED_KEYWORDS else structural).append(reason)
+    return structural, gx_owned
+
+
+def check_task_entries(item: dict[str, Any], ref: Reference, period_day: date | None) -> list[str]:
+    """The task_report rules of MARTS.md that concern task codes and ``completed_on``."""
+    reasons: list[str] = []
+    tasks = item.get("payload", {}).get("tasks")
+    if not isinstance(tasks, list):
+        return reasons
+    seen: set[str] = set()
+    unit_code = item.get("unit_code")
+    for index, entry in enumerate(tasks):
+        if not isinstance(entry, dict):
+            continue
+        code = entry.get("task_code")
+        where = f"tasks[{index}] ({code})"
+        task = ref.tasks.get(code) if isinstance(code, str) else None
+        if task is None:
+            reasons.append(f"{where}: task_code is not in the task catalogue")
+        elif task.get("assigned_unit_code") != unit_code:
+            reasons.append(
+                f"{where}: task is assigned to {task.get('assigned_unit_code')}, not to {unit_code}"
+            )
+        if isinstance(code, str):
+            if code in seen:
+                reasons.append(f"{where}: task listed twice in the report")
+            seen.add(code)
+        status = entry.get("status")
+        completed_on = entry.get("completed_on")
+        if status == "completed" and completed_on is None:
+            reasons.append(f"{where}: status is completed but completed_on is missing")
+        if status != "completed" and completed_on is not None:
+            reasons.append(f"{where}: completed_on is set but status is {status!r}, not completed")
+        done = _parse_date(completed_on)
+        if done is not None and period_day is not None and done > period_day:
+            reasons.append(
+                f"{where}: completed_on {completed_on} is after the report's period {period_day}"
+            )
+    return reasons
+
+
+def _frame_rows(form: str, key: str, payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows a sound payload contributes to its form's GX DataFrame."""
+    if form == "task_report":
+        return [
+            {"key": key, "entry": f"tasks[{i}] ({e.get('task_code')})", "status": e.get("status"),
+             "progress_pct": float(e.get("progress_pct"))}
+            for i, e in enumerate(payload["tasks"])
+        ]
+    row = {"key": key, **payload}
+    if form == "connectivity_report":
+        row["villages_dead_zone"] = payload["villages_no_signal"] + payload["villages_weak_signal"]
+    elif form == "digital_skills_report":
+        row["participants_total"] = (
+            payload["participants_officials"]
+            + payload["participants_citizens"]
+            + payload["participants_students"]
+        )
+    return [row]
+
+
+def load_suite_documents(expectations_dir: Path = EXPECTATIONS_DIR) -> dict[str, dict[str, Any]]:
+    """The reviewed suite JSON documents, by suite name."""
+    return {
+        path.stem: json.loads(path.read_text(encoding="utf-8"))
+        for path in sorted(expectations_dir.glob("*.json"))
+    }
+
+
+def run_gx_suites(frames: dict[str, list[dict[str, Any]]]) -> dict[str, list[str]]:
+    """Run each form's suite over its DataFrame; return reasons by version key."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    import great_expectations as gx  # imported here: ~5 s, paid once per night
+    import pandas as pd
+
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = {"globally": False}
+    source = context.data_sources.add_pandas("portal_submissions")
+    documents = load_suite_documents()
+    reasons: dict[str, list[str]] = defaultdict(list)
+    for form, rows in frames.items():
+        if not rows:
+            continue
+        suite_name = GX_SUITES[form]
+        document = documents[suite_name]
+        suite = context.suites.add(
+            gx.ExpectationSuite(name=suite_name, expectations=document["expectations"])
+        )
+        asset = source.add_dataframe_asset(form)
+        batch = asset.add_batch_definition_whole_dataframe(f"{form}_night")
+        definition = context.validation_definitions.add(
+            gx.ValidationDefinition(name=f"{form}_night", data=batch, suite=suite)
+        )
+        index_columns = ["key", "entry"] if form == "task_report" else ["key"]
+        result = definition.run(
+            batch_parameters={"dataframe": pd.DataFrame(rows)},
+            result_format={"result_format": "COMPLETE", "unexpected_index_column_names": index_columns},
+        )
+        for expectation in result.results:
+            if expectation.success:
+                continue
+            reason = expectation.expectation_config.meta.get("reason", expectation.expectation_config.type)
+            for hit in expectation.result.get("unexpected_index_list") or []:
+                prefix = f"{hit['entry']}: " if "entry" in hit else ""
+                reasons[hit["key"]].append(f"{prefix}{reason}")
+    return reasons
+
+
+def validate_versions(versions: list[VersionToCheck], ref: Reference) -> list[ValidationOutcome]:
+    """Validate a night's versions; every invalid one gets all its reasons."""
+    reasons: dict[str, list[str]] = {}
+    frames: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for version in versions:
+        item = version.item
+        if item.get("status") == "withdrawn":
+            continue
+        found, period_day = check_envelope(item, ref)
+        form = item.get("form")
+        payload = item.get("payload")
+        if form in FORMS:
+            structural, gx_owned = check_payload_structure(form, payload)
+            found.extend(structural)
+            if structural:
+                found.extend(gx_owned)  # GX only sees sound payloads
+            else:
+                frames[form].extend(_frame_rows(form, version.key, payload))
+            if form == "task_report":
+                found.extend(check_task_entries(item, ref, period_day))
+        reasons[version.key] = found
+    for key, gx_reasons in run_gx_suites(frames).items():
+        reasons[key].extend(gx_reasons)
+    return [
+        ValidationOutcome(key=v.key, is_valid=not reasons.get(v.key), reasons=reasons.get(v.key, []))
+        for v in versions
+    ]

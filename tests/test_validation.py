@@ -1,0 +1,181 @@
+"""Every validation rule of MARTS.md, each with an invalid case and its valid twin, through the
+real checks (plain Python + the Great Expectations suites in expectations/)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from commune_dx.validation import Reference, VersionToCheck, nfc, validate_versions
+
+UNITS = {
+    "25001": {"unit_code": "25001", "unit_type": "xa", "active_from": "2025-07-01", "active_to": None},
+    "25002": {"unit_code": "25002", "unit_type": "xa", "active_from": "2025-07-01",
+              "active_to": "2025-07-31"},
+    "A25-SKHCN": {"unit_code": "A25-SKHCN", "unit_type": "agency", "active_from": "2025-07-01",
+                  "active_to": None},
+}
+TASKS = {
+    "TW-1": {"task_code": "TW-1", "assigned_unit_code": "A25-SKHCN"},
+    "TW-2": {"task_code": "TW-2", "assigned_unit_code": "A25-SKHCN"},
+    "TW-9": {"task_code": "TW-9", "assigned_unit_code": "A25-VPUB"},
+}
+REF = Reference(units=UNITS, tasks=TASKS)
+
+
+def envelope(form: str, period: str, payload: dict, **over) -> dict:
+    item = {
+        "submission_id": "S1", "unit_code": "25001", "form": form, "form_version": 1,
+        "period": period, "version": 1, "status": "submitted",
+        "submitted_at": "2025-09-03T09:00:00+07:00", "updated_at": "2025-09-03T09:00:00+07:00",
+        "payload": payload,
+    }
+    item.update(over)
+    return item
+
+
+CONNECTIVITY = {"villages_total": 10, "villages_no_signal": 1, "villages_weak_signal": 2,
+                "households_total": 1000, "households_fiber": 600, "office_computers_total": 20,
+                "office_computers_outdated": 5, "office_bandwidth_mbps": 100.0,
+                "internet_outage_hours": 3.5}
+SKILLS = {"sessions_held": 2, "participants_officials": 10, "participants_citizens": 30,
+          "participants_students": 5, "people_completed_basic": 20, "vneid_activations": 7}
+SERVICES = {"dossiers_received": 100, "dossiers_online": 80, "dossiers_full_online": 50,
+            "dossiers_processed": 90, "dossiers_processed_on_time": 85}
+TASK_PAYLOAD = {"tasks": [
+    {"task_code": "TW-1", "status": "completed", "progress_pct": 100, "completed_on": "2025-08-20"},
+    {"task_code": "TW-2", "status": "in_progress", "progress_pct": 40, "completed_on": None,
+     "note": "<script>alert(1)</script>'; DROP TABLE x; --"},
+]}
+
+
+def task_report(period: str = "2025-08-31", **over) -> dict:
+    return envelope("task_report", period, copy.deepcopy(TASK_PAYLOAD), unit_code="A25-SKHCN",
+                    **over)
+
+
+def changed(payload: dict, **fields) -> dict:
+    return {**payload, **fields}
+
+
+def task_changed(index: int, **fields) -> dict:
+    payload = copy.deepcopy(TASK_PAYLOAD)
+    payload["tasks"][index].update(fields)
+    return payload
+
+
+# (case id, item, expected fragment of a reason; None = the item is valid)
+CASES = [
+    ("valid connectivity", envelope("connectivity_report", "2025-08", CONNECTIVITY), None),
+    ("valid skills", envelope("digital_skills_report", "2025-08", SKILLS), None),
+    ("valid services", envelope("public_service_report", "2025-08", SERVICES), None),
+    ("valid task report", task_report(), None),
+    ("withdrawn is never invalid",
+     envelope("connectivity_report", "2025-08", {"junk": True}, status="withdrawn"), None),
+    ("missing field", envelope("connectivity_report", "2025-08",
+     {k: v for k, v in CONNECTIVITY.items() if k != "households_fiber"}),
+     "'households_fiber' is a required property"),
+    ("extra field", envelope("connectivity_report", "2025-08", changed(CONNECTIVITY, wifi=1)),
+     "Additional properties are not allowed"),
+    ("wrong type", envelope("connectivity_report", "2025-08",
+     changed(CONNECTIVITY, villages_total="10")), "'10' is not of type 'integer'"),
+    ("below minimum", envelope("connectivity_report", "2025-08",
+     changed(CONNECTIVITY, villages_no_signal=-1)), "villages_no_signal must be at least 0"),
+    ("above maximum", envelope("connectivity_report", "2025-08",
+     changed(CONNECTIVITY, internet_outage_hours=745)), "internet_outage_hours must be between 0 and 744"),
+    ("x-rule dead zones", envelope("connectivity_report", "2025-08",
+     changed(CONNECTIVITY, villages_no_signal=6, villages_weak_signal=5)),
+     "villages_no_signal + villages_weak_signal must not exceed villages_total"),
+    ("x-rule fibre", envelope("connectivity_report", "2025-08",
+     changed(CONNECTIVITY, households_fiber=1001)), "households_fiber must not exceed households_total"),
+    ("x-rule computers", envelope("connectivity_report", "2025-08",
+     changed(CONNECTIVITY, office_computers_outdated=21)),
+     "office_computers_outdated must not exceed office_computers_total"),
+    ("x-rule completed basic", envelope("digital_skills_report", "2025-08",
+     changed(SKILLS, people_completed_basic=46)),
+     "people_completed_basic must not exceed participants_officials"),
+    ("x-rule sessions zero", envelope("digital_skills_report", "2025-08",
+     changed(SKILLS, sessions_held=0)), "sessions_held = 0 but participants reported"),
+    ("x-rule full online", envelope("public_service_report", "2025-08",
+     changed(SERVICES, dossiers_full_online=81)), "dossiers_full_online must not exceed dossiers_online"),
+    ("x-rule online", envelope("public_service_report", "2025-08",
+     changed(SERVICES, dossiers_online=101, dossiers_full_online=10)),
+     "dossiers_online must not exceed dossiers_received"),
+    ("x-rule on time", envelope("public_service_report", "2025-08",
+     changed(SERVICES, dossiers_processed_on_time=91)),
+     "dossiers_processed_on_time must not exceed dossiers_processed"),
+    ("unknown form_version", envelope("connectivity_report", "2025-08", CONNECTIVITY, form_version=2),
+     "form_version 2 is not a version this pipeline knows"),
+    ("unknown unit", envelope("connectivity_report", "2025-08", CONNECTIVITY, unit_code="99999"),
+     "unit_code '99999' is not a unit listed"),
+    ("inactive unit", envelope("connectivity_report", "2025-08", CONNECTIVITY, unit_code="25002"),
+     "was not active during period 2025-08"),
+    ("active part of the month", envelope("connectivity_report", "2025-07", CONNECTIVITY,
+     unit_code="25002"), None),
+    ("malformed period", envelope("connectivity_report", "2025-8", CONNECTIVITY),
+     "is not a month YYYY-MM"),
+    ("period after submission", envelope("connectivity_report", "2025-10", CONNECTIVITY),
+     "lies after the submission date"),
+    ("period the month of submission", envelope("connectivity_report", "2025-09", CONNECTIVITY), None),
+    ("task period malformed", task_report(period="2025-08"), "is not a date YYYY-MM-DD"),
+    ("task period after submission", task_report(period="2025-09-04"), "lies after the submission date"),
+    ("task unknown", envelope("task_report", "2025-08-31", task_changed(1, task_code="TW-404"),
+     unit_code="A25-SKHCN"), "task_code is not in the task catalogue"),
+    ("task of another unit", envelope("task_report", "2025-08-31", task_changed(1, task_code="TW-9"),
+     unit_code="A25-SKHCN"), "task is assigned to A25-VPUB, not to A25-SKHCN"),
+    ("task twice", envelope("task_report", "2025-08-31", task_changed(1, task_code="TW-1"),
+     unit_code="A25-SKHCN"), "task listed twice"),
+    ("completed without date", envelope("task_report", "2025-08-31",
+     task_changed(0, completed_on=None), unit_code="A25-SKHCN"), "completed_on is missing"),
+    ("date while not completed", envelope("task_report", "2025-08-31",
+     task_changed(1, completed_on="2025-08-01"), unit_code="A25-SKHCN"), "completed_on is set"),
+    ("completed after period", envelope("task_report", "2025-08-31",
+     task_changed(0, completed_on="2025-09-01"), unit_code="A25-SKHCN"), "is after the report's period"),
+    ("bad task status", envelope("task_report", "2025-08-31", task_changed(1, status="done"),
+     unit_code="A25-SKHCN"), "task status must be not_started, in_progress or completed"),
+    ("progress over 100", envelope("task_report", "2025-08-31", task_changed(1, progress_pct=101),
+     unit_code="A25-SKHCN"), "progress_pct must be between 0 and 100"),
+    ("empty task list", envelope("task_report", "2025-08-31", {"tasks": []}, unit_code="A25-SKHCN"),
+     "should be non-empty"),
+    ("note too long", envelope("task_report", "2025-08-31", task_changed(1, note="x" * 2001),
+     unit_code="A25-SKHCN"), "is too long"),
+]
+
+
+@pytest.fixture(scope="module")
+def outcomes():
+    versions = [VersionToCheck(key=case_id, item=nfc(item)) for case_id, item, _ in CASES]
+    return {o.key: o for o in validate_versions(versions, REF)}
+
+
+@pytest.mark.parametrize("case_id,expected", [(c[0], c[2]) for c in CASES], ids=[c[0] for c in CASES])
+def test_rule(outcomes, case_id, expected):
+    outcome = outcomes[case_id]
+    if expected is None:
+        assert outcome.is_valid, outcome.reasons
+        assert outcome.reasons == []
+    else:
+        assert not outcome.is_valid
+        assert any(expected in reason for reason in outcome.reasons), outcome.reasons
+
+
+def test_every_reason_is_reported_once(outcomes):
+    for outcome in outcomes.values():
+        assert len(outcome.reasons) == len(set(outcome.reasons)), outcome.reasons
+
+
+def test_several_failures_are_all_listed():
+    item = envelope("connectivity_report", "2025-10", changed(CONNECTIVITY, households_fiber=2000),
+                    form_version=3)
+    [outcome] = validate_versions([VersionToCheck("k", item)], REF)
+    joined = " | ".join(outcome.reasons)
+    assert "form_version 3" in joined
+    assert "lies after the submission date" in joined
+    assert "households_fiber must not exceed households_total" in joined
+
+
+def test_nfc_normalises_nested_text():
+    decomposed = "Ho\u0300a Bi\u0300nh"  # "Hòa Bình" with combining grave accents (NFD)
+    assert nfc({"a": [decomposed]}) == {"a": ["Hòa Bình"]}
+    assert nfc("Hoà") != nfc("Hòa")  # old vs new tone placement: NFC keeps them distinct
