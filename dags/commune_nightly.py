@@ -23,18 +23,16 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import Asset, CronTriggerTimetable, Param, dag, get_current_context, task
-
 from commune_dx.settings import PORTAL_CONN_ID, PORTAL_POOL, Settings
 
-_settings = Settings.from_env()
-SERVING_ASSET = Asset(name="commune_marts_serving", uri=f"file://{_settings.serving_db}")
-PARQUET_ASSET = Asset(name="commune_marts_parquet", uri=f"file://{_settings.parquet_dir}")
+# Stable identities (not paths, which vary with WAREHOUSE_DIR) that downstream DAGs schedule on.
+SERVING_ASSET = Asset("commune_marts_serving")
+PARQUET_ASSET = Asset("commune_marts_parquet")
 
 
 def _portal_config():
     """The portal's URL and token from connection `commune_portal`, or one clear error."""
     from airflow.sdk import BaseHook
-
     from commune_dx.portal_client import ConnectionConfigError, PortalConfig
 
     try:
@@ -111,17 +109,18 @@ def commune_nightly():
         from commune_dx.nightly import load as run_load
 
         as_of, key = _night()
-        results = [unit for batch in pulled for unit in batch]
+        # One list per mapped pull; index the lazy sequence (iterating it probes one past the end).
+        results = [unit for i in range(len(pulled)) for unit in pulled[i]]
         return run_load(Settings.from_env(), key, get_current_context()["run_id"], as_of, results)
 
     @task
-    def dbt_build(loaded: dict) -> None:
+    def dbt_build(loaded: dict) -> dict:
         from commune_dx.nightly import dbt_build as run_dbt
 
-        run_dbt(Settings.from_env(), _night()[0])
+        return run_dbt(Settings.from_env(), _night()[0])
 
     @task(outlets=[SERVING_ASSET, PARQUET_ASSET])
-    def publish(built: None) -> dict:
+    def publish(built: dict) -> dict:
         from commune_dx.nightly import publish as run_publish
 
         return run_publish(Settings.from_env(), _night()[0])

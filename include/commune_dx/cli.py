@@ -27,8 +27,7 @@ ERROR_LINE = re.compile(
     r"(ConnectionConfigError|PortalUnreachable|PortalAuthError|PortalBadRequest|"
     r"PortalResponseTooLarge|PortalProtocolError|PipelineError): (.+)"
 )
-PROGRESS_LINE = re.compile(r"commune_dx\.nightly.*?\] (.*)|Marking run .* (successful|failed)")
-TASK_LINE = re.compile(r"Task (?:instance )?(\w+)(?:\[\d+\])? .*?(success|failed|up_for_retry)", re.I)
+PROGRESS_LINE = re.compile(r"\[\w+\s*\] (.*?) \[commune_dx\.nightly\]")
 
 
 def airflow_env() -> dict[str, str]:

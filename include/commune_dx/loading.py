@@ -20,7 +20,9 @@ from typing import Any
 
 import duckdb
 
+from commune_dx.pulling import landing_units_dir
 from commune_dx.settings import REFERENCE_DIR
+from commune_dx.validation import nfc
 
 RAW_DDL = """
 CREATE SCHEMA IF NOT EXISTS raw;
@@ -121,9 +123,7 @@ def content_hash(record: str) -> str:
 
 def iter_landed_versions(run_dir: Path) -> Iterator[LandedVersion]:
     """Every version in a run's landing files, in file order."""
-    from commune_dx.validation import nfc
-
-    for path in sorted(run_dir.glob("*.jsonl")):
+    for path in sorted(landing_units_dir(run_dir).glob("*.jsonl")):
         with path.open(encoding="utf-8") as fh:
             for line in fh:
                 record = line.rstrip("\n")
@@ -190,8 +190,6 @@ def load_run(
     pull_results: list[dict[str, Any]],
 ) -> dict[str, int]:
     """Load one run's landing zone into the raw layer, atomically and idempotently."""
-    from commune_dx.validation import nfc
-
     now = datetime.now(UTC)
     units = nfc(json.loads((run_dir / "units.json").read_text(encoding="utf-8")))
     tasks = nfc(json.loads((run_dir / "tasks.json").read_text(encoding="utf-8")))
@@ -234,15 +232,8 @@ def load_run(
         con.execute("BEGIN TRANSACTION")
         before = con.execute("SELECT count(*) FROM raw.submission_versions").fetchone()[0]
         if version_rows:
-            con.executemany(
-                "INSERT OR IGNORE INTO raw.submission_versions VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                version_rows,
-            )
-            con.executemany(
-                "INSERT OR IGNORE INTO raw.validation_results VALUES (?, ?, ?, ?, ?, ?)",
-                result_rows,
-            )
+            _insert_or_ignore(con, "raw.submission_versions", VERSION_COLUMNS, version_rows)
+            _insert_or_ignore(con, "raw.validation_results", RESULT_COLUMNS, result_rows)
         after = con.execute("SELECT count(*) FROM raw.submission_versions").fetchone()[0]
         con.execute("DELETE FROM raw.units")
         con.executemany(
@@ -302,6 +293,33 @@ def load_run(
     finally:
         con.close()
     return {"versions_landed": len(version_rows), "versions_new": after - before}
+
+
+VERSION_COLUMNS = ("submission_id", "version", "unit_code", "form", "form_version", "period", "status",
+                   "submitted_at", "updated_at", "payload", "record", "content_hash", "pulled_at",
+                   "run_id")
+RESULT_COLUMNS = ("submission_id", "version", "content_hash", "is_valid", "reasons", "checked_at")
+
+
+def _insert_or_ignore(con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...],
+                      rows: list[tuple[Any, ...]]) -> None:
+    """Bulk insert through a DataFrame (executemany is row-at-a-time); duplicates are ignored."""
+    import pandas as pd
+
+    frame = pd.DataFrame.from_records(rows, columns=list(columns))
+    for column in ("submitted_at", "updated_at", "pulled_at", "checked_at"):
+        if column in frame:
+            frame[column] = pd.to_datetime(frame[column], utc=True)
+    con.register("incoming", frame)
+    try:
+        # The key of both tables; a version seen twice in one night is inserted once.
+        con.execute(
+            f"INSERT OR IGNORE INTO {table} ({', '.join(columns)}) "
+            f"SELECT {', '.join(columns)} FROM incoming "
+            "QUALIFY row_number() OVER (PARTITION BY submission_id, version, content_hash) = 1"
+        )
+    finally:
+        con.unregister("incoming")
 
 
 def _time_or_none(value: Any) -> datetime | None:

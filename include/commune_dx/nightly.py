@@ -28,6 +28,7 @@ from commune_dx.publishing import publish_marts
 from commune_dx.pulling import (
     UNIT_CODE_PATTERN,
     landing_run_dir,
+    landing_units_dir,
     make_batches,
     pull_batch,
     write_json_atomic,
@@ -36,6 +37,7 @@ from commune_dx.settings import DBT_PROJECT_DIR, LOCAL_TZ, Settings
 from commune_dx.validation import Reference, VersionToCheck, validate_versions
 
 log = logging.getLogger(__name__)
+dbt_log = logging.getLogger("commune_dx.dbt")
 
 # Preflight gives a down portal a few quick tries, then fails the night with one line.
 PREFLIGHT_RETRY = RetryPolicy(max_attempts=3, backoff_base=0.5, backoff_max=2.0,
@@ -82,7 +84,7 @@ def preflight(config: PortalConfig, settings: Settings, as_of_date: str, key: st
 def pull(config: PortalConfig, settings: Settings, key: str, batch: dict[str, Any]) -> list[dict[str, Any]]:
     """Pull one batch of units into the run's landing folder."""
     started = time.monotonic()
-    results = pull_batch(config, batch, landing_run_dir(settings, key), settings)
+    results = pull_batch(config, batch, landing_units_dir(landing_run_dir(settings, key)), settings)
     failed = [r for r in results if r["outcome"] != "ok"]
     received = sum(r["versions_received"] for r in results)
     log.info("batch %s: %d versions in %.1fs, %d unit(s) failed", batch["label"], received,
@@ -124,8 +126,11 @@ def load(settings: Settings, key: str, run_id: str, as_of_date: str,
     return stats
 
 
-def dbt_build(settings: Settings, as_of_date: str) -> None:
-    """Run one ``dbt build`` over the working warehouse; raise with dbt's failures if red."""
+def dbt_build(settings: Settings, as_of_date: str) -> dict[str, Any]:
+    """Run one ``dbt build`` over the working warehouse; raise with dbt's failures if red.
+
+    dbt's unit tests (fixed inputs, not the night's data) run in ``make test``, not nightly.
+    """
     dbt = Path(sys.executable).with_name("dbt")
     env = {
         **os.environ,
@@ -135,19 +140,22 @@ def dbt_build(settings: Settings, as_of_date: str) -> None:
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
     variables = json.dumps({"as_of_date": as_of_date, "calendar_start": settings.calendar_start})
-    command = [str(dbt), "build", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir",
-               str(DBT_PROJECT_DIR), "--vars", variables]
+    command = [str(dbt), "--no-use-colors", "build", "--project-dir", str(DBT_PROJECT_DIR),
+               "--profiles-dir", str(DBT_PROJECT_DIR), "--vars", variables,
+               "--exclude-resource-type", "unit_test"]
     started = time.monotonic()
     completed = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     for line in completed.stdout.splitlines():
-        log.info("dbt: %s", line)
+        dbt_log.info("%s", line)
     if completed.returncode != 0:
         failures = [ln for ln in completed.stdout.splitlines() if "FAIL" in ln or "ERROR" in ln]
         raise PipelineError(
             f"dbt build failed (exit {completed.returncode}); nothing was published: "
             + " | ".join(failures[-5:] or completed.stderr.splitlines()[-5:])
         )
-    log.info("dbt build green in %.1fs", time.monotonic() - started)
+    seconds = time.monotonic() - started
+    log.info("dbt build green in %.1fs", seconds)
+    return {"seconds": round(seconds, 1)}
 
 
 def publish(settings: Settings, as_of_date: str) -> dict[str, Any]:

@@ -65,6 +65,11 @@ def landing_run_dir(settings: Settings, key: str) -> Path:
     return settings.landing_dir / key
 
 
+def landing_units_dir(run_dir: Path) -> Path:
+    """Where a run's per-unit files live (apart from the run's own files)."""
+    return run_dir / "units"
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write ``data`` as JSON to ``path`` through a temporary file and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,46 @@
+-- One row per (period, unit_code) with a counting public_service_report: the dossiers of the
+-- unit's one-stop centre and the online, full-online (toàn trình) and on-time rates.
+
+with
+
+reports as (
+
+    select * from {{ ref('int_public_service_reports_flattened') }}
+
+),
+
+units as (
+
+    select * from {{ ref('int_units_enriched') }}
+
+),
+
+final as (
+
+    select
+        reports.period,
+        reports.unit_code,
+        units.unit_name,
+        units.unit_type,
+        reports.dossiers_received,
+        reports.dossiers_online,
+        reports.dossiers_full_online,
+        reports.dossiers_processed,
+        reports.dossiers_processed_on_time,
+        {{ safe_rate('reports.dossiers_online', 'reports.dossiers_received') }} as online_rate,
+        {{ safe_rate('reports.dossiers_full_online', 'reports.dossiers_received') }}
+            as full_online_rate,
+        {{ safe_rate('reports.dossiers_processed_on_time', 'reports.dossiers_processed') }}
+            as on_time_rate,
+        reports.submission_id,
+        reports.counted_version as version,
+        reports.submitted_at,
+        reports.updated_at
+
+    from reports
+    left join units
+        on reports.unit_code = units.unit_code
+
+)
+
+select * from final

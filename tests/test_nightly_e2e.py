@@ -1,0 +1,109 @@
+"""End to end: the real DAG (`airflow dags test`), real GX, real dbt, real DuckDB files,
+against the bundled demo portal on loopback."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import duckdb
+import pytest
+from commune_dx.settings import MART_TABLES
+
+from tests.conftest import connection_json, run_night_cli
+
+pytestmark = pytest.mark.e2e
+AS_OF = "2025-09-21"
+
+
+def _digest(db: Path) -> dict[str, str]:
+    """A content digest of every mart (order-independent), to compare two warehouses."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        out = {}
+        for table in MART_TABLES:
+            rows = con.execute(f"SELECT * EXCLUDE (first_seen_at) FROM marts.{table}"
+                               if table == "quarantine" else f"SELECT * FROM marts.{table}").fetchall()
+            out[table] = hashlib.sha256(repr(sorted(map(repr, rows))).encode()).hexdigest()
+        return out
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def night(portal, tmp_path_factory):
+    """One night reporting on 2025-09-21 into a fresh warehouse."""
+    warehouse = tmp_path_factory.mktemp("warehouse")
+    portal.set_clock("2025-09-22T01:00:00+07:00")
+    result = run_night_cli(AS_OF, warehouse, connection_json(portal.url, portal.token))
+    assert result.returncode == 0, result.output[-4000:]
+    return warehouse, result
+
+
+def test_published_figures_match_the_province(night):
+    warehouse, result = night
+    con = duckdb.connect(str(warehouse / "serving.duckdb"), read_only=True)
+    try:
+        total, completed, in_progress, overdue = con.execute(
+            "SELECT tasks_total, completed, in_progress, overdue FROM marts.task_completion "
+            "WHERE as_of_date = DATE '2025-09-21' AND scope = 'province' AND scope_code = 'central'"
+        ).fetchone()
+        dead_zones = con.execute(
+            "SELECT dead_zone_villages FROM marts.connectivity_province_monthly "
+            "WHERE period = '2025-08'"
+        ).fetchone()[0]
+    finally:
+        con.close()
+    assert (total, completed, total - completed) == (135, 79, 56)
+    assert in_progress + overdue == 56
+    assert dead_zones == 24
+    assert "135 total, 79 completed, 56 not completed" in result.output
+    assert "2025-08: 24" in result.output
+
+
+def test_every_mart_is_published_as_parquet(night):
+    warehouse, _ = night
+    con = duckdb.connect()
+    for table in MART_TABLES:
+        parquet = warehouse / "marts" / f"{table}.parquet"
+        assert parquet.exists(), table
+        served = duckdb.connect(str(warehouse / "serving.duckdb"), read_only=True)
+        expected = served.execute(f"SELECT count(*) FROM marts.{table}").fetchone()[0]
+        served.close()
+        assert con.execute(f"SELECT count(*) FROM read_parquet('{parquet}')").fetchone()[0] == expected
+
+
+def test_invalid_versions_are_quarantined_not_counted(night):
+    warehouse, _ = night
+    con = duckdb.connect(str(warehouse / "warehouse.duckdb"), read_only=True)
+    try:
+        invalid = con.execute(
+            "SELECT count(*) FROM raw.validation_results WHERE NOT is_valid"
+        ).fetchone()[0]
+        quarantined = con.execute("SELECT count(*) FROM marts.quarantine").fetchone()[0]
+        no_reason = con.execute(
+            "SELECT count(*) FROM marts.quarantine WHERE reasons IS NULL OR reasons = ''"
+        ).fetchone()[0]
+    finally:
+        con.close()
+    assert invalid > 0
+    assert quarantined == invalid
+    assert no_reason == 0
+
+
+def test_rerunning_the_same_night_gives_identical_marts(night, portal):
+    warehouse, _ = night
+    before = _digest(warehouse / "serving.duckdb")
+    again = run_night_cli(AS_OF, warehouse, connection_json(portal.url, portal.token))
+    assert again.returncode == 0, again.output[-4000:]
+    assert _digest(warehouse / "serving.duckdb") == before
+
+
+def test_wrong_token_fails_fast_and_keeps_the_published_warehouse(night, portal):
+    warehouse, _ = night
+    served = warehouse / "serving.duckdb"
+    before = hashlib.sha256(served.read_bytes()).hexdigest()
+    result = run_night_cli(AS_OF, warehouse, connection_json(portal.url, "not-the-token"))
+    assert result.returncode == 1
+    assert "error: the portal at" in result.output and "refused the token (401" in result.output
+    assert hashlib.sha256(served.read_bytes()).hexdigest() == before
