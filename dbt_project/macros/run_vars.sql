@@ -1,14 +1,17 @@
 {#
     The run's variables, checked once and rendered as SQL literals.
 
-    as_of_date      'YYYY-MM-DD', the local day the night reports on. Required.
-    calendar_start  'YYYY-MM', the first month of the reporting calendar (default 2025-07).
+    as_of_date      'YYYY-MM-DD', the local day the night reports on. Required: the var, or
+                    else env DBT_AS_OF_DATE (what the nightly DAG sets: a var that changes
+                    every night would defeat dbt's partial parsing, ~4 s a night).
+    calendar_start  'YYYY-MM', the first month of the reporting calendar: the var, else env
+                    COMMUNE_CALENDAR_START, else 2025-07.
 
     `--vars '{as_of_date: 2025-09-21}'` arrives as a YAML date, so values go through `string`.
 #}
 
 {% macro as_of_date_value() -%}
-    {%- set value = var('as_of_date', none) -%}
+    {%- set value = var('as_of_date', env_var('DBT_AS_OF_DATE', '')) or none -%}
     {%- if value is none or (value | string | trim) == '' -%}
         {%- if execute -%}
             {{ exceptions.raise_compiler_error(
@@ -33,7 +36,7 @@
 {%- endmacro %}
 
 {% macro calendar_start() -%}
-    {%- set text = var('calendar_start', '2025-07') | string | trim -%}
+    {%- set text = var('calendar_start', env_var('COMMUNE_CALENDAR_START', '2025-07')) | string | trim -%}
     {%- if not modules.re.match('^[0-9]{4}-[0-9]{2}$', text) -%}
         {{ exceptions.raise_compiler_error(
             "The dbt var `calendar_start` must be a month YYYY-MM, got '" ~ text ~ "'."

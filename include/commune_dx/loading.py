@@ -8,10 +8,8 @@ content) is stored once, and its first validation result is kept.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -163,23 +161,20 @@ def read_watermarks(path: Path) -> dict[str, tuple[str, str]]:
     return {code: (ts, sid) for code, ts, sid in rows}
 
 
-def _reference_rows() -> list[tuple[Any, ...]]:
-    def number(text: str, kind: type) -> Any:
-        return kind(text) if text not in ("", None) else None
-
-    rows = []
-    with (REFERENCE_DIR / "vn_communes_2025.csv").open(encoding="utf-8-sig", newline="") as fh:
-        for r in csv.DictReader(fh):
-            rows.append(
-                (
-                    r["province_code"], unicodedata.normalize("NFC", r["province_name"]),
-                    r["commune_code"], unicodedata.normalize("NFC", r["commune_name"]),
-                    r["commune_type"], unicodedata.normalize("NFC", r["full_name"]), r["name_en"],
-                    number(r["area_km2"], float), number(r["population"], int),
-                    number(r["lat"], float), number(r["lon"], float),
-                )
-            )
-    return rows
+def _load_reference_communes(con: duckdb.DuckDBPyConnection) -> None:
+    """Replace raw.reference_communes with the bundled CSV (codes as text, names in NFC)."""
+    path = str(REFERENCE_DIR / "vn_communes_2025.csv").replace("'", "''")
+    con.execute("DELETE FROM raw.reference_communes")
+    con.execute(
+        f"""
+        INSERT INTO raw.reference_communes
+        SELECT province_code, nfc_normalize(province_name), commune_code,
+               nfc_normalize(commune_name), commune_type, nfc_normalize(full_name), name_en,
+               TRY_CAST(area_km2 AS DOUBLE), TRY_CAST(population AS BIGINT),
+               TRY_CAST(lat AS DOUBLE), TRY_CAST(lon AS DOUBLE)
+        FROM read_csv('{path}', all_varchar = true, header = true)
+        """
+    )
 
 
 def load_run(
@@ -253,11 +248,7 @@ def load_run(
                 for t in tasks
             ],
         )
-        con.execute("DELETE FROM raw.reference_communes")
-        con.executemany(
-            "INSERT INTO raw.reference_communes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            _reference_rows(),
-        )
+        _load_reference_communes(con)
         con.execute("DELETE FROM raw.unit_pulls WHERE run_id = ?", [run_id])
         con.executemany(
             "INSERT INTO raw.unit_pulls VALUES (?, ?, ?, ?, ?, ?, ?)",
