@@ -23,6 +23,7 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import Asset, CronTriggerTimetable, Param, dag, get_current_context, task
+
 from commune_dx.settings import PORTAL_CONN_ID, PORTAL_POOL, Settings
 
 # Stable identities (not paths, which vary with WAREHOUSE_DIR) that downstream DAGs schedule on.
@@ -33,6 +34,7 @@ PARQUET_ASSET = Asset("commune_marts_parquet")
 def _portal_config():
     """The portal's URL and token from connection `commune_portal`, or one clear error."""
     from airflow.sdk import BaseHook
+
     from commune_dx.portal_client import ConnectionConfigError, PortalConfig
 
     try:

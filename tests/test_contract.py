@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 import schemathesis
 import yaml
-from commune_dx.demo_portal.demo_data import build_demo_dataset
-from commune_dx.demo_portal.server import RunningPortal
 from hypothesis import HealthCheck, settings
 from jsonschema import Draft202012Validator
 from schemathesis import Case
 from schemathesis.hooks import HookContext
 
+from commune_dx.demo_portal.demo_data import build_demo_dataset
+from commune_dx.demo_portal.server import RunningPortal
 from tests.conftest_portal import TOKEN, PortalSession, portal_fixture, reset
 
 OPENAPI = Path(__file__).resolve().parents[1] / "include" / "commune_dx" / "contract" / "openapi.yaml"

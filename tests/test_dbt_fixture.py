@@ -37,6 +37,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+
 from commune_dx.settings import DBT_PROJECT_DIR, MART_TABLES
 
 RAW_DDL = """

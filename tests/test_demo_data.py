@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from commune_dx.demo_portal.demo_data import DemoDataset, build_demo_dataset
 from jsonschema import Draft202012Validator
+
+from commune_dx.demo_portal.demo_data import DemoDataset, build_demo_dataset
 
 FORMS_DIR = Path(__file__).resolve().parents[1] / "include" / "commune_dx" / "contract" / "forms"
 LOCAL = timezone(timedelta(hours=7))

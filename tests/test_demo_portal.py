@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 
 import pytest
 import requests
-from commune_dx.demo_portal.server import RunningPortal, start_demo_portal
 
+from commune_dx.demo_portal.server import RunningPortal, start_demo_portal
 from tests.conftest_portal import TOKEN, PortalSession, portal_fixture, reset
 
 shared_portal = portal_fixture()

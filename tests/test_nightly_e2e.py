@@ -4,40 +4,20 @@ against the bundled demo portal on loopback."""
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import duckdb
 import pytest
-from commune_dx.settings import MART_TABLES
 
-from tests.conftest import connection_json, run_night_cli
+from commune_dx.settings import MART_TABLES
+from tests.conftest import connection_json, marts_digest, run_night_cli
 
 pytestmark = pytest.mark.e2e
 AS_OF = "2025-09-21"
 
 
-def _digest(db: Path) -> dict[str, str]:
-    """A content digest of every mart (order-independent), to compare two warehouses."""
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        out = {}
-        for table in MART_TABLES:
-            rows = con.execute(f"SELECT * EXCLUDE (first_seen_at) FROM marts.{table}"
-                               if table == "quarantine" else f"SELECT * FROM marts.{table}").fetchall()
-            out[table] = hashlib.sha256(repr(sorted(map(repr, rows))).encode()).hexdigest()
-        return out
-    finally:
-        con.close()
-
-
 @pytest.fixture(scope="module")
-def night(portal, tmp_path_factory):
-    """One night reporting on 2025-09-21 into a fresh warehouse."""
-    warehouse = tmp_path_factory.mktemp("warehouse")
-    portal.set_clock("2025-09-22T01:00:00+07:00")
-    result = run_night_cli(AS_OF, warehouse, connection_json(portal.url, portal.token))
-    assert result.returncode == 0, result.output[-4000:]
-    return warehouse, result
+def night(clean_night):
+    return clean_night
 
 
 def test_published_figures_match_the_province(night):
@@ -93,10 +73,10 @@ def test_invalid_versions_are_quarantined_not_counted(night):
 
 def test_rerunning_the_same_night_gives_identical_marts(night, portal):
     warehouse, _ = night
-    before = _digest(warehouse / "serving.duckdb")
+    before = marts_digest(warehouse / "serving.duckdb")
     again = run_night_cli(AS_OF, warehouse, connection_json(portal.url, portal.token))
     assert again.returncode == 0, again.output[-4000:]
-    assert _digest(warehouse / "serving.duckdb") == before
+    assert marts_digest(warehouse / "serving.duckdb") == before
 
 
 def test_wrong_token_fails_fast_and_keeps_the_published_warehouse(night, portal):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 
 import pytest
+
 from commune_dx.validation import Reference, VersionToCheck, nfc, validate_versions
 
 UNITS = {

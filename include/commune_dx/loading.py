@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +23,8 @@ import duckdb
 from commune_dx.pulling import landing_units_dir
 from commune_dx.settings import REFERENCE_DIR
 from commune_dx.validation import nfc
+
+log = logging.getLogger("commune_dx.nightly")
 
 RAW_DDL = """
 CREATE SCHEMA IF NOT EXISTS raw;
@@ -183,8 +187,12 @@ def load_run(
     run_id: str,
     as_of_date: str,
     pull_results: list[dict[str, Any]],
+    commit_delay_seconds: float = 0.0,
 ) -> dict[str, int]:
-    """Load one run's landing zone into the raw layer, atomically and idempotently."""
+    """Load one run's landing zone into the raw layer, atomically and idempotently.
+
+    ``commit_delay_seconds`` holds the transaction open before COMMIT (crash tests only).
+    """
     now = datetime.now(UTC)
     units = nfc(json.loads((run_dir / "units.json").read_text(encoding="utf-8")))
     tasks = nfc(json.loads((run_dir / "tasks.json").read_text(encoding="utf-8")))
@@ -277,6 +285,9 @@ def load_run(
             """,
             [run_id],
         )
+        log.info("load: %d versions staged in one transaction; committing", len(version_rows))
+        if commit_delay_seconds:
+            time.sleep(commit_delay_seconds)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

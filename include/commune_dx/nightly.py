@@ -121,7 +121,7 @@ def validate(settings: Settings, key: str) -> dict[str, int]:
 def load(settings: Settings, key: str, run_id: str, as_of_date: str,
          pull_results: list[dict[str, Any]]) -> dict[str, int]:
     stats = load_run(settings.working_db, landing_run_dir(settings, key), run_id, as_of_date,
-                     pull_results)
+                     pull_results, settings.load_commit_delay_seconds)
     log.info("loaded %(versions_landed)d versions, %(versions_new)d new", stats)
     return stats
 

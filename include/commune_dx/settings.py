@@ -40,6 +40,8 @@ MART_TABLES = (
     "reporting_rate",
     "quarantine",
     "commune_scorecard",
+    "unit_fix_list",
+    "unit_pull_status",
 )
 
 
@@ -65,6 +67,8 @@ class Settings:
     max_page_bytes: int
     max_submission_bytes: int
     max_attempts: int
+    # Fault injection for crash tests: hold the load's transaction open this long before COMMIT.
+    load_commit_delay_seconds: float
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -78,6 +82,7 @@ class Settings:
             max_page_bytes=_env_int("COMMUNE_MAX_PAGE_BYTES", 32 * 1024 * 1024),
             max_submission_bytes=_env_int("COMMUNE_MAX_SUBMISSION_BYTES", 256 * 1024),
             max_attempts=_env_int("COMMUNE_MAX_ATTEMPTS", 6),
+            load_commit_delay_seconds=float(os.environ.get("COMMUNE_FAULT_LOAD_COMMIT_DELAY") or 0),
         )
 
     @property

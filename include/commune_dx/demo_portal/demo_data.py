@@ -47,6 +47,7 @@ from commune_dx.demo_portal.submission_log import (
 from commune_dx.demo_portal.task_data import (
     CENTRAL_COMPLETED,
     CENTRAL_TASKS,
+    TaskPlan,
     add_task_report_mess,
     file_task_reports,
     plan_tasks,
@@ -60,6 +61,7 @@ __all__ = [
     "FIGURES_AS_OF",
     "DemoDataset",
     "build_demo_dataset",
+    "build_province_data",
 ]
 
 ACTIVE_FROM = "2025-07-01"
@@ -80,6 +82,12 @@ class DemoDataset:
 
 def build_demo_dataset(province_code: str = "25", seed: int = 57) -> DemoDataset:
     """Build the demo portal's data for one province; same arguments, identical output."""
+    return build_province_data(province_code, seed)[0]
+
+
+def build_province_data(province_code: str, seed: int) -> tuple[DemoDataset, list[TaskPlan]]:
+    """The province's demo dataset and the task timelines behind it (``national_data`` files
+    more task reports from them)."""
     communes = read_communes(province_code)
     if not communes:
         raise ValueError(f"no commune of province {province_code!r} in {COMMUNES_CSV}")
@@ -94,11 +102,12 @@ def build_demo_dataset(province_code: str = "25", seed: int = 57) -> DemoDataset
     roles = assign_commune_roles(seed, communes)
     file_monthly_reports(log, seed, communes, roles)
     add_monthly_mess(log, seed, roles)
-    return DemoDataset(
+    dataset = DemoDataset(
         units=_build_units(province_code, communes, agencies),
         tasks=[plan.as_task() for plan in plans],
         submissions=log.records(),
     )
+    return dataset, plans
 
 
 def _build_units(province_code: str, communes: list[CommuneRow], agencies: list[AgencyRow]) -> list[Record]:

@@ -106,7 +106,7 @@ def assign_commune_roles(seed: int, communes: list[CommuneRow]) -> CommuneRoles:
 
 
 @dataclass(frozen=True)
-class _CommuneProfile:
+class CommuneProfile:
     """The slowly changing facts behind a commune's monthly numbers."""
 
     population: int
@@ -118,11 +118,11 @@ class _CommuneProfile:
     bandwidth_mbps: int
 
 
-def _profile(seed: int, commune: CommuneRow) -> _CommuneProfile:
+def commune_profile(seed: int, commune: CommuneRow) -> CommuneProfile:
     rng = seeded_rng(seed, "profile", commune.commune_code)
     population = commune.population or rng.randint(8_000, 30_000)
     computers = rng.randint(25, 70)
-    return _CommuneProfile(
+    return CommuneProfile(
         population=population,
         villages_total=max(8, round(population / rng.uniform(900, 1_600))),
         households_total=round(population / rng.uniform(3.4, 4.1)),
@@ -145,7 +145,7 @@ def _dead_zones(roles: CommuneRoles, code: str, period: str) -> tuple[int, int]:
 
 
 def connectivity_payload(
-    seed: int, profile: _CommuneProfile, code: str, period: str, dead: tuple[int, int]
+    seed: int, profile: CommuneProfile, code: str, period: str, dead: tuple[int, int]
 ) -> Payload:
     """A connectivity_report for one commune and month."""
     rng = seeded_rng(seed, "connectivity_report", code, period)
@@ -164,7 +164,7 @@ def connectivity_payload(
     }
 
 
-def digital_skills_payload(seed: int, profile: _CommuneProfile, code: str, period: str) -> Payload:
+def digital_skills_payload(seed: int, profile: CommuneProfile, code: str, period: str) -> Payload:
     """A digital_skills_report ("Bình dân học vụ số") for one commune and month."""
     rng = seeded_rng(seed, "digital_skills_report", code, period)
     vneid = rng.randint(10, max(20, profile.population // 150))
@@ -186,7 +186,7 @@ def digital_skills_payload(seed: int, profile: _CommuneProfile, code: str, perio
     }
 
 
-def public_service_payload(seed: int, profile: _CommuneProfile, code: str, period: str) -> Payload:
+def public_service_payload(seed: int, profile: CommuneProfile, code: str, period: str) -> Payload:
     """A public_service_report (one-stop centre dossiers) for one commune and month."""
     rng = seeded_rng(seed, "public_service_report", code, period)
     received = max(20, round(profile.population / 60 * rng.uniform(0.6, 1.4)))
@@ -237,7 +237,7 @@ def file_monthly_reports(
     """Every commune files the three monthly forms for July and August, bar the skipped ones."""
     for commune in communes:
         code = commune.commune_code
-        profile = _profile(seed, commune)
+        profile = commune_profile(seed, commune)
         for period in MONTHLY_PERIODS:
             times = _monthly_times(seed, code, period, roles)
             payloads = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import unicodedata
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 REFERENCE_DIR = Path(__file__).resolve().parent.parent / "reference_data"
@@ -39,9 +40,11 @@ def _nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text.strip())
 
 
-def _read_rows(path: Path) -> list[dict[str, str]]:
+@cache
+def _read_rows(path: Path) -> tuple[dict[str, str], ...]:
+    """The file's rows, read once per process (the national data reads it per province)."""
     with path.open(encoding="utf-8-sig", newline="") as handle:
-        return list(csv.DictReader(handle))
+        return tuple(csv.DictReader(handle))
 
 
 def read_communes(province_code: str, path: Path = COMMUNES_CSV) -> list[CommuneRow]:
@@ -71,3 +74,8 @@ def read_agencies(province_code: str, path: Path = AGENCIES_CSV) -> list[AgencyR
         for row in _read_rows(path)
         if row["unit_code"].strip().startswith(prefix)
     ]
+
+
+def read_province_codes(path: Path = COMMUNES_CSV) -> list[str]:
+    """Every province code of the reference list (34 after the 2025 reform), in order."""
+    return sorted({row["province_code"].strip() for row in _read_rows(path)})

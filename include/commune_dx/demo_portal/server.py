@@ -459,6 +459,14 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--token", default=DEFAULT_TOKEN, help="bearer token clients must send")
     parser.add_argument("--province", default="25", help="province code (default 25, Phú Thọ)")
     parser.add_argument("--seed", type=int, default=57, help="demo data seed (default 57)")
+    parser.add_argument(
+        "--national",
+        action="store_true",
+        help="serve the national benchmark data (every province, a year of history) instead of --province",
+    )
+    parser.add_argument(
+        "--provinces", default="", help="with --national: comma-separated province codes (default all)"
+    )
     parser.add_argument("--now", default=None, help="portal clock, RFC 3339 (default: serve everything)")
     parser.add_argument("--fail-503", type=float, default=0.0, help="rate of 503 answers (0–1)")
     parser.add_argument("--fail-429", type=float, default=0.0, help="rate of 429 answers (0–1)")
@@ -477,6 +485,12 @@ def main(argv: list[str] | None = None) -> int:
     """Run the demo portal in the foreground until SIGINT or SIGTERM."""
     args = _parse_args(argv)
     down = [code.strip() for code in args.down_units.split(",") if code.strip()]
+    dataset = None
+    if args.national:
+        from commune_dx.demo_portal.national_data import build_national_dataset
+
+        provinces = [code.strip() for code in args.provinces.split(",") if code.strip()]
+        dataset = build_national_dataset(provinces or None, seed=args.seed)
     try:
         portal = start_demo_portal(
             args.host,
@@ -493,13 +507,15 @@ def main(argv: list[str] | None = None) -> int:
             latency_ms=args.latency_ms,
             down_units=down,
             retry_after_s=args.retry_after,
+            dataset=dataset,
         )
     except (OSError, ValueError) as error:
         print(f"demo portal: cannot start on {args.host}:{args.port}: {error}", file=sys.stderr)
         return 1
     data = portal.dataset
     print(
-        f"demo portal: province {args.province}, {len(data.units)} units, {len(data.tasks)} "
+        f"demo portal: {'national' if args.national else f'province {args.province}'}, "
+        f"{len(data.units)} units, {len(data.tasks)} "
         f"tasks, {len(data.submissions)} submission versions",
         file=sys.stderr,
     )

@@ -1,0 +1,118 @@
+"""The portal client against the real demo portal on loopback, with its fault injection."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from commune_dx.demo_portal.server import start_demo_portal
+from commune_dx.portal_client import (
+    PortalAuthError,
+    PortalBadRequest,
+    PortalClient,
+    PortalConfig,
+    PortalResponseTooLarge,
+    PortalUnreachable,
+    RetryPolicy,
+)
+from commune_dx.pulling import pull_unit
+
+FAST = RetryPolicy(max_attempts=8, backoff_base=0.01, backoff_max=0.05)
+
+
+@pytest.fixture()
+def faulty():
+    """A private portal whose faults each test sets (the session portal stays clean)."""
+    with start_demo_portal(token="t") as running:
+        yield running
+
+
+def client_for(portal, token: str = "t", **kwargs) -> PortalClient:
+    return PortalClient(PortalConfig(portal.url, token), retry=kwargs.pop("retry", FAST), **kwargs)
+
+
+def all_versions(client: PortalClient, unit: str) -> list[str]:
+    return [r for page in client.iter_submission_pages(unit, None, limit=2) for r in page.records]
+
+
+def test_pages_through_a_unit(faulty):
+    unit = "A25-SKHCN"
+    expected = [s for s in faulty.dataset.submissions if s["unit_code"] == unit]
+    with client_for(faulty) as client:
+        records = all_versions(client, unit)
+    assert len(records) == len(expected) > 2  # several pages of 2
+
+
+def test_transient_faults_are_retried_until_everything_arrives(faulty):
+    unit = "A25-SKHCN"
+    with client_for(faulty) as client:
+        clean = all_versions(client, unit)
+    faulty.set_faults(fault_seed=7, fail_503=0.3, fail_drop=0.1, fail_429=0.1, retry_after_s=0)
+    sleeps: list[float] = []
+    with client_for(faulty, sleep=sleeps.append) as client:
+        assert all_versions(client, unit) == clean
+    assert sleeps, "no retry happened: the faults were not exercised"
+
+
+def test_retry_after_is_honoured(faulty):
+    faulty.set_faults(fault_seed=3, fail_429=0.5, retry_after_s=2)
+    sleeps: list[float] = []
+    with client_for(faulty, sleep=sleeps.append) as client:
+        all_versions(client, "A25-SKHCN")
+    assert 2.0 in sleeps
+
+
+def test_wrong_token_is_not_retried(faulty):
+    sleeps: list[float] = []
+    with client_for(faulty, token="wrong", sleep=sleeps.append) as client:
+        with pytest.raises(PortalAuthError, match=r"refused the token \(401"):
+            client.list_units()
+    assert sleeps == []
+
+
+def test_bad_request_is_not_retried_and_says_why(faulty):
+    sleeps: list[float] = []
+    with client_for(faulty, sleep=sleeps.append) as client:
+        with pytest.raises(PortalBadRequest, match="400"):
+            list(client.iter_submission_pages("NOT-A-UNIT", None))
+    assert sleeps == []
+
+
+def test_unit_down_fails_after_its_retries(faulty):
+    faulty.set_faults(down_units=["A25-SKHCN"])
+    with client_for(faulty, retry=RetryPolicy(max_attempts=3, backoff_base=0.01)) as client:
+        with pytest.raises(PortalUnreachable, match="failed 3 times, last: HTTP 503"):
+            all_versions(client, "A25-SKHCN")
+
+
+def test_refused_connection_names_the_cause():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again on exit: nothing listens there
+    config = PortalConfig(f"http://127.0.0.1:{port}", "t")
+    with PortalClient(config, retry=RetryPolicy(max_attempts=2, backoff_base=0.01)) as client:
+        with pytest.raises(PortalUnreachable, match="connection refused"):
+            client.health()
+
+
+def test_oversized_page_is_refused_without_reading_it_all(faulty):
+    with client_for(faulty, max_page_bytes=2_000) as client:
+        with pytest.raises(PortalResponseTooLarge, match="COMMUNE_MAX_PAGE_BYTES"):
+            list(client.iter_submission_pages("A25-SKHCN", None, limit=500))
+
+
+def test_oversized_submission_is_refused(faulty):
+    with client_for(faulty, max_submission_bytes=100) as client:
+        with pytest.raises(PortalResponseTooLarge, match="COMMUNE_MAX_SUBMISSION_BYTES"):
+            list(client.iter_submission_pages("A25-SKHCN", None))
+
+
+def test_a_failing_unit_keeps_what_it_received_and_reports_failure(faulty, tmp_path: Path):
+    faulty.set_faults(down_units=["A25-SKHCN"])
+    with client_for(faulty, retry=RetryPolicy(max_attempts=2, backoff_base=0.01)) as client:
+        result = pull_unit(client, {"unit_code": "A25-SKHCN", "watermark": None}, tmp_path, 500)
+    assert result.outcome == "failed" and "HTTP 503" in result.error
+    assert (tmp_path / "A25-SKHCN.jsonl").read_text() == ""
+    assert not list(tmp_path.glob("*.part"))
