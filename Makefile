@@ -10,7 +10,7 @@ STAMP := $(VENV)/.synced
 export PYTHONPATH :=
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 
-.PHONY: help setup run test night summary bench lint clean
+.PHONY: help setup run test test-system-packages night summary bench lint clean
 
 help:
 	@echo "make run                  the demo: portal + nightly DAG for the demo nights + KPI summary"
@@ -40,7 +40,13 @@ night: setup
 summary: setup
 	@$(PY) -m commune_dx.cli summary
 
-test: setup
+# Test-only system packages: Debian's chromium renders the HTML report in tests/test_report.py.
+test-system-packages:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "test: installing Debian's chromium for the report test (apt-get) …"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: setup test-system-packages
 	$(VENV)/bin/pytest -q
 
 lint: $(STAMP)

@@ -158,6 +158,8 @@ def print_summary(settings: Settings, as_of: str | None = None) -> None:
     say(f"Published warehouse : {settings.serving_db}")
     say(f"Parquet marts       : {settings.parquet_dir}/<table>.parquet")
     say(f"HTML report         : {settings.report_path}")
+    say(f"Validation (GX docs): {settings.gx_docs_dir / 'index.html'}")
+    say(f"Marts docs (dbt)    : {settings.dbt_docs_dir / 'index.html'}")
 
 
 def night(as_of: str) -> int:

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -33,7 +32,7 @@ from commune_dx.pulling import (
     pull_batch,
     write_json_atomic,
 )
-from commune_dx.settings import DBT_PROJECT_DIR, LOCAL_TZ, Settings
+from commune_dx.settings import LOCAL_TZ, Settings
 from commune_dx.validation import Reference, VersionToCheck, validate_versions
 
 log = logging.getLogger(__name__)
@@ -104,7 +103,7 @@ def validate(settings: Settings, key: str) -> dict[str, int]:
     )
     versions = [VersionToCheck(key=v.key, item=v.item) for v in iter_landed_versions(run_dir)]
     started = time.monotonic()
-    outcomes = validate_versions(versions, reference)
+    outcomes = validate_versions(versions, reference, settings.gx_docs_dir, run_name=key)
     tmp = run_dir / "validation.jsonl.tmp"
     with tmp.open("w", encoding="utf-8") as fh:
         for outcome in outcomes:
@@ -113,8 +112,8 @@ def validate(settings: Settings, key: str) -> dict[str, int]:
             fh.write("\n")
     os.replace(tmp, run_dir / "validation.jsonl")
     invalid = sum(1 for o in outcomes if not o.is_valid)
-    log.info("validated %d versions in %.1fs: %d invalid (quarantined)", len(outcomes),
-             time.monotonic() - started, invalid)
+    log.info("validated %d versions in %.1fs: %d invalid (quarantined); Data Docs: %s",
+             len(outcomes), time.monotonic() - started, invalid, settings.gx_docs_dir / "index.html")
     return {"versions": len(outcomes), "invalid": invalid}
 
 
@@ -127,11 +126,11 @@ def load(settings: Settings, key: str, run_id: str, as_of_date: str,
 
 
 def dbt_build(settings: Settings, as_of_date: str) -> dict[str, Any]:
-    """Run one ``dbt build`` over the working warehouse; raise with dbt's failures if red.
+    """Run the night's dbt in one process (build, source freshness, docs when the project
+    changed; see :mod:`commune_dx.dbt_night`); raise with dbt's failures if the build is red.
 
     dbt's unit tests (fixed inputs, not the night's data) run in ``make test``, not nightly.
     """
-    dbt = Path(sys.executable).with_name("dbt")
     env = {
         **os.environ,
         "WAREHOUSE_DIR": str(settings.warehouse_dir),
@@ -142,8 +141,7 @@ def dbt_build(settings: Settings, as_of_date: str) -> dict[str, Any]:
         "DBT_AS_OF_DATE": as_of_date,
         "COMMUNE_CALENDAR_START": settings.calendar_start,
     }
-    command = [str(dbt), "--no-use-colors", "build", "--project-dir", str(DBT_PROJECT_DIR),
-               "--profiles-dir", str(DBT_PROJECT_DIR), "--exclude-resource-type", "unit_test"]
+    command = [sys.executable, "-m", "commune_dx.dbt_night", str(settings.dbt_docs_dir)]
     started = time.monotonic()
     completed = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     for line in completed.stdout.splitlines():
@@ -151,7 +149,7 @@ def dbt_build(settings: Settings, as_of_date: str) -> dict[str, Any]:
     if completed.returncode != 0:
         failures = [ln for ln in completed.stdout.splitlines() if "FAIL" in ln or "ERROR" in ln]
         raise PipelineError(
-            f"dbt build failed (exit {completed.returncode}); nothing was published: "
+            "dbt build failed; nothing was published: "
             + " | ".join(failures[-5:] or completed.stderr.splitlines()[-5:])
         )
     seconds = time.monotonic() - started

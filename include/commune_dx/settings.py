@@ -108,5 +108,15 @@ class Settings:
         return self.warehouse_dir / "report.html"
 
     @property
+    def gx_docs_dir(self) -> Path:
+        """Great Expectations Data Docs of the latest night's validation."""
+        return self.warehouse_dir / "gx_docs"
+
+    @property
+    def dbt_docs_dir(self) -> Path:
+        """dbt's documentation site for the published marts."""
+        return self.warehouse_dir / "dbt_docs"
+
+    @property
     def dbt_target_dir(self) -> Path:
         return self.warehouse_dir / "dbt_target"

@@ -249,15 +249,34 @@ def load_suite_documents(expectations_dir: Path = EXPECTATIONS_DIR) -> dict[str,
     }
 
 
-def run_gx_suites(frames: dict[str, list[dict[str, Any]]]) -> dict[str, list[str]]:
-    """Run each form's suite over its DataFrame; return reasons by version key."""
+def run_gx_suites(
+    frames: dict[str, list[dict[str, Any]]], docs_dir: Path | None = None, run_name: str = "night"
+) -> dict[str, list[str]]:
+    """Run each form's suite over its DataFrame; return reasons by version key.
+
+    With ``docs_dir``, the night's results are also rendered as GX Data Docs there.
+    """
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import great_expectations as gx  # imported here: ~5 s, paid once per night
     import pandas as pd
+    from great_expectations.checkpoint import UpdateDataDocsAction
+    from great_expectations.core.run_identifier import RunIdentifier
 
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = {"globally": False}
+    actions = []
+    if docs_dir is not None:
+        context.add_data_docs_site(
+            site_name="nightly",
+            site_config={
+                "class_name": "SiteBuilder",
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend",
+                                  "base_directory": str(docs_dir)},
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
+        actions = [UpdateDataDocsAction(name="data_docs", site_names=["nightly"])]
     source = context.data_sources.add_pandas("portal_submissions")
     documents = load_suite_documents()
     reasons: dict[str, list[str]] = defaultdict(list)
@@ -267,30 +286,47 @@ def run_gx_suites(frames: dict[str, list[dict[str, Any]]]) -> dict[str, list[str
         suite_name = GX_SUITES[form]
         document = documents[suite_name]
         suite = context.suites.add(
-            gx.ExpectationSuite(name=suite_name, expectations=document["expectations"])
+            gx.ExpectationSuite(name=suite_name, expectations=document["expectations"],
+                                notes=document.get("notes"))
         )
-        asset = source.add_dataframe_asset(form)
-        batch = asset.add_batch_definition_whole_dataframe(f"{form}_night")
+        batch = source.add_dataframe_asset(form).add_batch_definition_whole_dataframe("night")
         definition = context.validation_definitions.add(
             gx.ValidationDefinition(name=f"{form}_night", data=batch, suite=suite)
         )
         index_columns = ["key", "entry"] if form == "task_report" else ["key"]
-        result = definition.run(
-            batch_parameters={"dataframe": pd.DataFrame(rows)},
-            result_format={"result_format": "COMPLETE", "unexpected_index_column_names": index_columns},
+        checkpoint = context.checkpoints.add(
+            gx.Checkpoint(
+                name=f"{form}_checkpoint",
+                validation_definitions=[definition],
+                actions=actions,
+                result_format={"result_format": "COMPLETE",
+                               "unexpected_index_column_names": index_columns},
+            )
         )
-        for expectation in result.results:
-            if expectation.success:
-                continue
-            reason = expectation.expectation_config.meta.get("reason", expectation.expectation_config.type)
-            for hit in expectation.result.get("unexpected_index_list") or []:
-                prefix = f"{hit['entry']}: " if "entry" in hit else ""
-                reasons[hit["key"]].append(f"{prefix}{reason}")
+        outcome = checkpoint.run(
+            batch_parameters={"dataframe": pd.DataFrame(rows)},
+            run_id=RunIdentifier(run_name=run_name),
+        )
+        for result in outcome.run_results.values():
+            for expectation in result.results:
+                if expectation.success:
+                    continue
+                config = expectation.expectation_config
+                reason = config.meta.get("reason", config.type)
+                for hit in expectation.result.get("unexpected_index_list") or []:
+                    prefix = f"{hit['entry']}: " if "entry" in hit else ""
+                    reasons[hit["key"]].append(f"{prefix}{reason}")
     return reasons
 
 
-def validate_versions(versions: list[VersionToCheck], ref: Reference) -> list[ValidationOutcome]:
-    """Validate a night's versions; every invalid one gets all its reasons."""
+def validate_versions(
+    versions: list[VersionToCheck], ref: Reference, docs_dir: Path | None = None,
+    run_name: str = "night",
+) -> list[ValidationOutcome]:
+    """Validate a night's versions; every invalid one gets all its reasons.
+
+    With ``docs_dir``, the Great Expectations results are rendered there as Data Docs.
+    """
     reasons: dict[str, list[str]] = {}
     frames: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for version in versions:
@@ -310,7 +346,7 @@ def validate_versions(versions: list[VersionToCheck], ref: Reference) -> list[Va
             if form == "task_report":
                 found.extend(check_task_entries(item, ref, period_day))
         reasons[version.key] = found
-    for key, gx_reasons in run_gx_suites(frames).items():
+    for key, gx_reasons in run_gx_suites(frames, docs_dir, run_name).items():
         reasons[key].extend(gx_reasons)
     return [
         ValidationOutcome(key=v.key, is_valid=not reasons.get(v.key), reasons=reasons.get(v.key, []))
