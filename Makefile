@@ -40,11 +40,17 @@ night: setup
 summary: setup
 	@$(PY) -m commune_dx.cli summary
 
-# Test-only system packages: Debian's chromium renders the HTML report in tests/test_report.py.
+# Test-only system packages from Debian: chromium renders the HTML report (tests/test_report.py),
+# docker-compose (a Compose client, no engine) validates docker-compose.yaml (tests/test_compose.py).
 test-system-packages:
-	@command -v chromium >/dev/null 2>&1 || { \
-		echo "test: installing Debian's chromium for the report test (apt-get) …"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || \
+		missing="$$missing docker-compose"; \
+	if [ -n "$$missing" ]; then \
+		echo "test: installing Debian's$$missing for the report and compose tests (apt-get) …"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 test: setup test-system-packages
 	$(VENV)/bin/pytest -q
@@ -54,3 +60,7 @@ lint: $(STAMP)
 
 clean:
 	rm -rf .airflow data/warehouse dbt_project/target dbt_project/logs
+
+# The national-scale benchmark of issue 7 (10–20 min): bench/results.json and bench/RESULTS.md.
+bench: $(STAMP)
+	$(PY) -m bench.run_bench

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
 from commune_dx.publishing import publish_marts
-from commune_dx.settings import MART_TABLES
+from commune_dx.settings import MART_TABLES, REPO_ROOT
 from tests.conftest import NightResult, connection_json, run_night_cli
 
 pytestmark = pytest.mark.e2e
@@ -34,6 +35,8 @@ NIGHTS = (("2025-09-20", "2025-09-21T01:00:00+07:00"), ("2025-09-21", "2025-09-2
 # the first of the project's own minor.
 OLD_DUCKDB_RELEASES = ("1.0.0", "1.4.*", "1.5.0")
 READER_MAX_SECONDS = 900
+# The options of Superset's URI for serving.duckdb in docker-compose.yaml; the readers use the same.
+BI_URI_OPTIONS = "access_mode=read_only&enable_external_access=false&temp_directory=/tmp/duckdb_spill"
 
 # A BI-like reader, run as its own process with the project's interpreter.
 #   once PATH             print the state of PATH (the reference the test compares with)
@@ -51,6 +54,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 MAX_SECONDS = float(sys.argv[5]) if len(sys.argv) > 5 else 900.0
+BI_URI_OPTIONS = "@BI_URI_OPTIONS@"
 PAUSE = float(sys.argv[6]) if len(sys.argv) > 6 else 0.1
 
 
@@ -103,8 +107,8 @@ def main():
         return
     log, stop = Path(sys.argv[3]), Path(sys.argv[4])
     if mode == "poll":
-        # NullPool, as Superset uses: every query opens the file anew and sees the latest state.
-        engine = sa.create_engine(f"duckdb:///{path}?access_mode=read_only", poolclass=NullPool)
+        # Superset's URI (docker-compose.yaml) and its NullPool: every query opens the file anew.
+        engine = sa.create_engine(f"duckdb:///{path}?{BI_URI_OPTIONS}", poolclass=NullPool)
         readers = [("duckdb", lambda: read_plain(path)), ("sqlalchemy", lambda: read_sqlalchemy(engine))]
         loop(path, log, stop, lambda turn: readers[turn % 2])
         return
@@ -164,12 +168,12 @@ def _stop_reader(reader: subprocess.Popen) -> tuple[int, str]:
 
 
 def _wait_for_observation(log: Path, wanted: dict, timeout: float = 30.0) -> None:
-    """Wait until the reader log shows ``wanted`` (so the readers saw the last state too)."""
+    """Wait until both ways of reading in the poll log have seen ``wanted`` (the last state)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        lines = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
-        seen = {json.dumps(json.loads(line).get("state"), sort_keys=True) for line in lines[-20:]}
-        if json.dumps(wanted, sort_keys=True) in seen:
+        text = log.read_text(encoding="utf-8") if log.exists() else ""
+        recent = [json.loads(line) for line in text.split("\n")[:-1][-20:]]  # complete lines only
+        if {o["via"] for o in recent if o.get("state") == wanted} == {"duckdb", "sqlalchemy"}:
             return
         time.sleep(0.2)
 
@@ -181,7 +185,7 @@ def published(portal, tmp_path_factory) -> Published:
     warehouse = work / "warehouse"
     serving = warehouse / "serving.duckdb"
     script = work / "bi_reader.py"
-    script.write_text(READER_SCRIPT, encoding="utf-8")
+    script.write_text(READER_SCRIPT.replace("@BI_URI_OPTIONS@", BI_URI_OPTIONS), encoding="utf-8")
     stop = work / "stop"
     logs = {mode: work / f"reader-{mode}.jsonl" for mode in ("poll", "hold")}
     pauses = {"poll": 0.1, "hold": 0.25}  # keep the two cores mostly for the pipeline
@@ -282,9 +286,9 @@ def test_rapid_republishing_never_shows_a_mix(published, tmp_path):
     serving, marts = warehouse / "serving.duckdb", warehouse / "marts"
     stop, log = tmp_path / "stop", tmp_path / "reader.jsonl"
     sources = [published.first_working_db, published.warehouse / "warehouse.duckdb"]
-    reader = _start_reader(published.script, "poll", serving, log, stop, pause=0.0)
+    reader = _start_reader(published.script, "poll", serving, log, stop, pause=0.005)
     try:
-        for i in range(16):
+        for i in range(12):
             publish_marts(sources[i % 2], serving, marts)
             time.sleep(0.1)
     finally:
@@ -298,6 +302,12 @@ def test_rapid_republishing_never_shows_a_mix(published, tmp_path):
     assert -1 not in indexes, "a reader saw a state that was never published"
     switches = sum(1 for a, b in zip(indexes, indexes[1:], strict=False) if a != b)
     assert switches >= 4, f"the reader saw too few publications to mean anything ({switches})"
+
+
+def test_the_readers_use_the_bi_services_uri():
+    compose = yaml.safe_load((REPO_ROOT / "docker-compose.yaml").read_text(encoding="utf-8"))
+    uri = compose["services"]["superset"]["environment"]["COMMUNE_MARTS_URI"]
+    assert uri == f"duckdb:////warehouse/serving.duckdb?{BI_URI_OPTIONS}"
 
 
 def _copy_warehouse(published: Published, target: Path) -> Path:

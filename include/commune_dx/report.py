@@ -386,13 +386,17 @@ def _nice_max(values: Sequence[float], floor: float) -> float:
     return top
 
 
-def _chart_frame(title: str, y_max: float, y_format: Callable[[float], str]) -> list[str]:
-    """The SVG opening, the title and three horizontal grid lines with their labels."""
+def _chart_frame(title: str, y_max: float, y_format: Callable[[float], str], has_data: bool) -> list[str]:
+    """The SVG opening, the title, three horizontal grid lines with their labels (and a note
+    when there is nothing to draw)."""
     plot_h = CHART_HEIGHT - MARGIN_TOP - MARGIN_BOTTOM
     parts = [
         f'<svg class="chart" viewBox="0 0 {CHART_WIDTH} {CHART_HEIGHT}" role="img" '
         f'aria-label="{_e(title)}"><title>{_e(title)}</title>'
     ]
+    if not has_data:
+        parts.append(f'<text x="{CHART_WIDTH / 2:.1f}" y="{MARGIN_TOP + plot_h / 2:.1f}" class="axis" '
+                     'text-anchor="middle">chưa có số liệu / no data yet</text>')
     for fraction in (0, 0.5, 1):
         y = MARGIN_TOP + plot_h * (1 - fraction)
         parts.append(
@@ -432,7 +436,7 @@ def svg_bar_chart(title: str, points: Sequence[ChartPoint], y_format: Callable[[
     y_max = _nice_max(values, floor)
     xs = _x_positions(len(points))
     width = min(56.0, (CHART_WIDTH - MARGIN_LEFT - MARGIN_RIGHT) / max(len(points), 1) * 0.6)
-    parts = _chart_frame(title, y_max, y_format)
+    parts = _chart_frame(title, y_max, y_format, bool(values))
     base = _y(0, y_max)
     for point, x in zip(points, xs, strict=True):
         if point.value is None:
@@ -456,7 +460,7 @@ def svg_line_chart(title: str, points: Sequence[ChartPoint], y_format: Callable[
     values = [p.value for p in points if p.value is not None]
     y_max = _nice_max(values, floor)
     xs = _x_positions(len(points))
-    parts = _chart_frame(title, y_max, y_format)
+    parts = _chart_frame(title, y_max, y_format, bool(values))
     drawn = [(x, _y(p.value, y_max), p) for p, x in zip(points, xs, strict=True) if p.value is not None]
     if len(drawn) > 1:
         path = " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in drawn)
@@ -474,7 +478,8 @@ def svg_line_chart(title: str, points: Sequence[ChartPoint], y_format: Callable[
 
 
 def _pct_axis(value: float) -> str:
-    return vn_pct(value, 0)
+    """Axis labels: whole percentages, one decimal when the axis is finer (0,5%)."""
+    return vn_pct(value, 0 if float(round(value * 100, 6)).is_integer() else 1)
 
 
 def _count_axis(value: float) -> str:
@@ -532,13 +537,14 @@ def render_cards(data: ReportData) -> str:
     period = vn_period(month.period if month else h.dead_zone_period)
     cards = [
         ("tasks", "Nhiệm vụ Trung ương đã hoàn thành", "Central tasks completed (Resolution 57)",
-         f'<span data-kpi="tasks_completed">{_e(h.tasks_completed)}</span>'
-         f'<small> / <span data-kpi="tasks_total">{_e(h.tasks_total)}</span></small>',
-         f'<span data-kpi="tasks_not_completed">{_e(h.tasks_not_completed)}</span> chưa hoàn thành · '
+         f'<span data-kpi="tasks_completed">{_e(vn_number(h.tasks_completed))}</span>'
+         f'<small> / <span data-kpi="tasks_total">{_e(vn_number(h.tasks_total))}</span></small>',
+         f'<span data-kpi="tasks_not_completed">{_e(vn_number(h.tasks_not_completed))}</span> '
+         "chưa hoàn thành · "
          f"not completed · {_e(vn_pct(h.task_completion_rate))}"),
         ("dead_zone_villages", f"Thôn lõm sóng, trắng sóng ({vn_period(h.dead_zone_period)})",
          "Dead-zone villages: no or weak mobile signal",
-         f'<span data-kpi="dead_zone_villages">{_e(h.dead_zone_villages)}</span>', ""),
+         f'<span data-kpi="dead_zone_villages">{_e(vn_number(h.dead_zone_villages))}</span>', ""),
         ("fibre", f"Hộ gia đình có cáp quang ({period})", "Households with fibre",
          f'<span data-kpi="fiber_household_rate">{_e(vn_pct(fibre))}</span>', ""),
         ("skills", f"Bình dân học vụ số ({vn_period(h.skills_period)})",
