@@ -44,12 +44,17 @@ def test_safe_unit_codes_pass():
 
 def test_batches_cover_every_unit_once_with_watermarks():
     codes = [f"{i:05d}" for i in range(3321)]
-    batches = make_batches(codes, {"00007": ("2025-09-01T00:00:00+00:00", "S9")}, 50)
-    assert len(batches) == 67  # well under Airflow's max_map_length of 1,024
+    batches = make_batches(codes, {"00007": ("2025-09-01T00:00:00+00:00", "S9")}, 150)
+    assert len(batches) == 23  # well under Airflow's max_map_length of 1,024
+    assert max(len(b["units"]) for b in batches) <= 150
     flat = [u["unit_code"] for b in batches for u in b["units"]]
     assert flat == codes
     marked = [u for b in batches for u in b["units"] if u["watermark"]]
     assert marked == [{"unit_code": "00007", "watermark": ["2025-09-01T00:00:00+00:00", "S9"]}]
+
+
+def test_no_units_no_batches():
+    assert make_batches([], {}, 150) == []
 
 
 def test_run_key_is_file_safe():

@@ -7,6 +7,7 @@ import copy
 
 import pytest
 
+from commune_dx.settings import FORMS
 from commune_dx.validation import Reference, VersionToCheck, nfc, validate_versions
 
 UNITS = {
@@ -179,3 +180,31 @@ def test_nfc_normalises_nested_text():
     decomposed = "Ho\u0300a Bi\u0300nh"  # "Hòa Bình" with combining grave accents (NFD)
     assert nfc({"a": [decomposed]}) == {"a": ["Hòa Bình"]}
     assert nfc("Hoà") != nfc("Hòa")  # old vs new tone placement: NFC keeps them distinct
+
+
+def _tricky_payloads():
+    yield "task_report", task_changed(0, completed_on="2025-02-30")  # not a calendar date
+    yield "task_report", task_changed(1, progress_pct=True)  # a boolean is not a number
+    yield "connectivity_report", changed(CONNECTIVITY, villages_total=10.0)  # 10.0 is an integer
+    yield "connectivity_report", changed(CONNECTIVITY, villages_total=10.5)
+    yield "digital_skills_report", changed(SKILLS, sessions_held=None)
+
+
+def test_fast_schema_check_never_passes_what_jsonschema_rejects():
+    from commune_dx.demo_portal import build_demo_dataset
+    from commune_dx.validation import fast_form_check, form_validator
+
+    payloads = [(s["form"], s["payload"]) for s in build_demo_dataset().submissions]
+    payloads += [(item["form"], item["payload"]) for _, item, _ in CASES if item["form"] in FORMS]
+    payloads += list(_tricky_payloads())
+    rejected = 0
+    for form, payload in payloads:
+        reference_ok = not list(form_validator(form).iter_errors(payload))
+        try:
+            fast_form_check(form)(payload)
+            fast_ok = True
+        except Exception:
+            fast_ok = False
+            rejected += 1
+        assert reference_ok or not fast_ok, (form, payload)
+    assert rejected >= 5

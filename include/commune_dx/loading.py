@@ -116,7 +116,8 @@ class LandedVersion:
 
     @property
     def key(self) -> str:
-        return f"{self.item.get('submission_id')}|{self.item.get('version')}|{self.content_hash}"
+        """Its identity for validation: the content hash (same content, same verdict)."""
+        return self.content_hash
 
 
 def content_hash(record: str) -> str:
@@ -181,6 +182,68 @@ def _load_reference_communes(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+# An RFC 3339 time must carry its offset; anything else is stored as NULL (and is invalid).
+RFC3339_WITH_OFFSET = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+
+# The night's landing lines, each kept verbatim as `record` with its sha256 (`content_hash`).
+STAGE_LANDED = """
+CREATE TEMP TABLE landed AS
+SELECT record, sha256(record) AS content_hash
+FROM (SELECT unnest(string_split(content, chr(10))) AS record FROM read_text({files}))
+WHERE trim(record) <> ''
+"""
+# The envelope parsed and NFC-normalised by DuckDB (text stays verbatim in `record`).
+STAGE_INCOMING = f"""
+CREATE TEMP TABLE incoming AS
+SELECT
+    coalesce(nfc_normalize(record ->> '$.submission_id'), 'None') AS submission_id,
+    CASE WHEN json_type(record, '$.version') IN ('BIGINT', 'UBIGINT')
+         THEN TRY_CAST(record ->> '$.version' AS INTEGER) ELSE -1 END AS version,
+    nfc_normalize(record ->> '$.unit_code') AS unit_code,
+    nfc_normalize(record ->> '$.form') AS form,
+    CASE WHEN json_type(record, '$.form_version') IN ('BIGINT', 'UBIGINT')
+         THEN TRY_CAST(record ->> '$.form_version' AS INTEGER) END AS form_version,
+    nfc_normalize(record ->> '$.period') AS period,
+    nfc_normalize(record ->> '$.status') AS status,
+    CASE WHEN regexp_matches(record ->> '$.submitted_at', '{RFC3339_WITH_OFFSET}')
+         THEN TRY_CAST(record ->> '$.submitted_at' AS TIMESTAMPTZ) END AS submitted_at,
+    CASE WHEN regexp_matches(record ->> '$.updated_at', '{RFC3339_WITH_OFFSET}')
+         THEN TRY_CAST(record ->> '$.updated_at' AS TIMESTAMPTZ) END AS updated_at,
+    CAST(nfc_normalize(CAST(coalesce(json_extract(record, '$.payload'), 'null') AS VARCHAR)) AS JSON)
+        AS payload,
+    record,
+    content_hash
+FROM landed
+"""
+STAGE_CHECKED = """
+CREATE TEMP TABLE checked AS
+SELECT content_hash, any_value(is_valid) AS is_valid,
+       nullif(array_to_string(any_value(reasons), '; '), '') AS reasons
+FROM read_json({validation}, format = 'newline_delimited',
+               columns = {{content_hash: 'VARCHAR', is_valid: 'BOOLEAN', reasons: 'VARCHAR[]'}})
+GROUP BY content_hash
+"""
+ADVANCE_WATERMARKS = """
+INSERT INTO raw.watermarks
+SELECT unit_code, updated_at, submission_id FROM (
+    SELECT unit_code, updated_at, submission_id,
+           row_number() OVER (PARTITION BY unit_code
+                              ORDER BY updated_at DESC, submission_id DESC) AS rn
+    FROM raw.submission_versions
+    WHERE run_id = ? AND updated_at IS NOT NULL AND unit_code IS NOT NULL
+) WHERE rn = 1
+ON CONFLICT (unit_code) DO UPDATE SET
+    updated_at = excluded.updated_at, submission_id = excluded.submission_id
+WHERE excluded.updated_at > raw.watermarks.updated_at
+   OR (excluded.updated_at = raw.watermarks.updated_at
+       AND excluded.submission_id > raw.watermarks.submission_id)
+"""
+
+
+def _sql_text(value: Path | str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 def load_run(
     working_db: Path,
     run_dir: Path,
@@ -191,101 +254,65 @@ def load_run(
 ) -> dict[str, int]:
     """Load one run's landing zone into the raw layer, atomically and idempotently.
 
-    ``commit_delay_seconds`` holds the transaction open before COMMIT (crash tests only).
+    DuckDB reads the landing files itself (records verbatim, hashed, envelope parsed and
+    NFC-normalised in SQL); the validation results join on the content hash. Watermarks advance
+    only over versions stored by this same transaction. ``commit_delay_seconds`` holds the
+    transaction open before COMMIT (crash tests only).
     """
     now = datetime.now(UTC)
-    units = nfc(json.loads((run_dir / "units.json").read_text(encoding="utf-8")))
-    tasks = nfc(json.loads((run_dir / "tasks.json").read_text(encoding="utf-8")))
-    validation = {}
-    validation_path = run_dir / "validation.jsonl"
-    with validation_path.open(encoding="utf-8") as fh:
-        for line in fh:
-            row = json.loads(line)
-            validation[row["key"]] = row
-
-    version_rows = []
-    result_rows = []
-    for landed in iter_landed_versions(run_dir):
-        item = landed.item
-        sid = str(item.get("submission_id"))
-        version = item.get("version") if isinstance(item.get("version"), int) else -1
-        form_version = item.get("form_version") if isinstance(item.get("form_version"), int) else None
-        version_rows.append(
-            (
-                sid, version, item.get("unit_code"), item.get("form"), form_version,
-                item.get("period"), item.get("status"), _time_or_none(item.get("submitted_at")),
-                _time_or_none(item.get("updated_at")),
-                json.dumps(item.get("payload"), ensure_ascii=False),
-                landed.record, landed.content_hash, now, run_id,
-            )
-        )
-        outcome = validation.get(landed.key)
-        if outcome is None:
-            raise RuntimeError(
-                f"version {landed.key} has no validation result in {validation_path}: "
-                "rerun the night (validate must run before load)"
-            )
-        result_rows.append(
-            (sid, version, landed.content_hash, outcome["is_valid"],
-             "; ".join(outcome["reasons"]) or None, now)
-        )
-
+    files = sorted(landing_units_dir(run_dir).glob("*.jsonl"))
     con = connect_working(working_db)
     try:
         con.execute("BEGIN TRANSACTION")
+        if files:
+            con.execute(STAGE_LANDED.format(files="[" + ", ".join(map(_sql_text, files)) + "]"))
+        else:
+            con.execute("CREATE TEMP TABLE landed (record VARCHAR, content_hash VARCHAR)")
+        con.execute(STAGE_INCOMING)
+        con.execute(STAGE_CHECKED.format(validation=_sql_text(run_dir / "validation.jsonl")))
+        unchecked = con.execute(
+            "SELECT count(*) FROM incoming i ANTI JOIN checked c USING (content_hash)"
+        ).fetchone()[0]
+        if unchecked:
+            raise RuntimeError(
+                f"{unchecked} landed version(s) have no validation result in "
+                f"{run_dir / 'validation.jsonl'}: rerun the night (validate must run before load)"
+            )
         before = con.execute("SELECT count(*) FROM raw.submission_versions").fetchone()[0]
-        if version_rows:
-            _insert_or_ignore(con, "raw.submission_versions", VERSION_COLUMNS, version_rows)
-            _insert_or_ignore(con, "raw.validation_results", RESULT_COLUMNS, result_rows)
-        after = con.execute("SELECT count(*) FROM raw.submission_versions").fetchone()[0]
-        con.execute("DELETE FROM raw.units")
-        con.executemany(
-            "INSERT INTO raw.units VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (u["unit_code"], u.get("unit_name"), u.get("unit_type"), u.get("province_code"),
-                 u.get("population"), u.get("active_from"), u.get("active_to"), now)
-                for u in units
-            ],
-        )
-        con.execute("DELETE FROM raw.tasks")
-        con.executemany(
-            "INSERT INTO raw.tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (t["task_code"], t.get("title"), t.get("task_group"), t.get("source"),
-                 t.get("assigned_unit_code"), t.get("assigned_on"), t.get("deadline"), now)
-                for t in tasks
-            ],
-        )
-        _load_reference_communes(con)
-        con.execute("DELETE FROM raw.unit_pulls WHERE run_id = ?", [run_id])
-        con.executemany(
-            "INSERT INTO raw.unit_pulls VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (run_id, as_of_date, r["unit_code"], r["outcome"], r["error"],
-                 r["versions_received"], now)
-                for r in pull_results
-            ],
-        )
-        # Watermarks advance only over versions now stored, in this same transaction.
         con.execute(
-            """
-            INSERT INTO raw.watermarks
-            SELECT unit_code, updated_at, submission_id FROM (
-                SELECT unit_code, updated_at, submission_id,
-                       row_number() OVER (PARTITION BY unit_code
-                                          ORDER BY updated_at DESC, submission_id DESC) AS rn
-                FROM raw.submission_versions
-                WHERE run_id = ? AND updated_at IS NOT NULL AND unit_code IS NOT NULL
-            ) WHERE rn = 1
-            ON CONFLICT (unit_code) DO UPDATE SET
-                updated_at = excluded.updated_at, submission_id = excluded.submission_id
-            WHERE excluded.updated_at > raw.watermarks.updated_at
-               OR (excluded.updated_at = raw.watermarks.updated_at
-                   AND excluded.submission_id > raw.watermarks.submission_id)
-            """,
-            [run_id],
+            "INSERT OR IGNORE INTO raw.submission_versions "
+            "SELECT submission_id, version, unit_code, form, form_version, period, status, "
+            "submitted_at, updated_at, payload, record, content_hash, ?, ? FROM incoming "
+            "QUALIFY row_number() OVER (PARTITION BY submission_id, version, content_hash) = 1",
+            [now, run_id],
         )
-        log.info("load: %d versions staged in one transaction; committing", len(version_rows))
+        con.execute(
+            "INSERT OR IGNORE INTO raw.validation_results "
+            "SELECT i.submission_id, i.version, i.content_hash, c.is_valid, c.reasons, ? "
+            "FROM incoming i JOIN checked c USING (content_hash) "
+            "QUALIFY row_number() OVER (PARTITION BY i.submission_id, i.version, i.content_hash) = 1",
+            [now],
+        )
+        after = con.execute("SELECT count(*) FROM raw.submission_versions").fetchone()[0]
+        versions = con.execute("SELECT count(*) FROM incoming").fetchone()[0]
+        _replace_reference(con, run_dir, now)
+        con.execute("DELETE FROM raw.unit_pulls WHERE run_id = ?", [run_id])
+        import pandas as pd  # here, not at module top: the other tasks import this module
+
+        pulls = pd.DataFrame.from_records(
+            [(run_id, as_of_date, r["unit_code"], r["outcome"], r["error"], r["versions_received"])
+             for r in pull_results],
+            columns=["run_id", "as_of_date", "unit_code", "outcome", "error", "versions_received"],
+        )
+        con.register("pulls", pulls)
+        con.execute(
+            "INSERT INTO raw.unit_pulls SELECT run_id, CAST(as_of_date AS DATE), unit_code, outcome, "
+            "error, versions_received, ? FROM pulls",
+            [now],
+        )
+        con.unregister("pulls")
+        con.execute(ADVANCE_WATERMARKS, [run_id])
+        log.info("load: %d versions staged in one transaction; committing", versions)
         if commit_delay_seconds:
             time.sleep(commit_delay_seconds)
         con.execute("COMMIT")
@@ -294,41 +321,28 @@ def load_run(
         raise
     finally:
         con.close()
-    return {"versions_landed": len(version_rows), "versions_new": after - before}
+    return {"versions_landed": versions, "versions_new": after - before}
 
 
-VERSION_COLUMNS = ("submission_id", "version", "unit_code", "form", "form_version", "period", "status",
-                   "submitted_at", "updated_at", "payload", "record", "content_hash", "pulled_at",
-                   "run_id")
-RESULT_COLUMNS = ("submission_id", "version", "content_hash", "is_valid", "reasons", "checked_at")
-
-
-def _insert_or_ignore(con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...],
-                      rows: list[tuple[Any, ...]]) -> None:
-    """Bulk insert through a DataFrame (executemany is row-at-a-time); duplicates are ignored."""
-    import pandas as pd
-
-    frame = pd.DataFrame.from_records(rows, columns=list(columns))
-    for column in ("submitted_at", "updated_at", "pulled_at", "checked_at"):
-        if column in frame:
-            frame[column] = pd.to_datetime(frame[column], utc=True)
-    con.register("incoming", frame)
-    try:
-        # The key of both tables; a version seen twice in one night is inserted once.
-        con.execute(
-            f"INSERT OR IGNORE INTO {table} ({', '.join(columns)}) "
-            f"SELECT {', '.join(columns)} FROM incoming "
-            "QUALIFY row_number() OVER (PARTITION BY submission_id, version, content_hash) = 1"
-        )
-    finally:
-        con.unregister("incoming")
-
-
-def _time_or_none(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else None
+def _replace_reference(con: duckdb.DuckDBPyConnection, run_dir: Path, now: datetime) -> None:
+    """Replace the units and tasks snapshots with this run's, and the reference communes."""
+    con.execute("DELETE FROM raw.units")
+    con.execute(
+        "INSERT INTO raw.units SELECT nfc_normalize(unit_code), nfc_normalize(unit_name), "
+        "nfc_normalize(unit_type), nfc_normalize(province_code), population, active_from, active_to, ? "
+        f"FROM read_json({_sql_text(run_dir / 'units.json')}, columns = {{unit_code: 'VARCHAR', "
+        "unit_name: 'VARCHAR', unit_type: 'VARCHAR', province_code: 'VARCHAR', population: 'BIGINT', "
+        "active_from: 'DATE', active_to: 'DATE'})",
+        [now],
+    )
+    con.execute("DELETE FROM raw.tasks")
+    con.execute(
+        "INSERT INTO raw.tasks SELECT nfc_normalize(task_code), nfc_normalize(title), "
+        "nfc_normalize(task_group), nfc_normalize(source), nfc_normalize(assigned_unit_code), "
+        "assigned_on, deadline, ? "
+        f"FROM read_json({_sql_text(run_dir / 'tasks.json')}, columns = {{task_code: 'VARCHAR', "
+        "title: 'VARCHAR', task_group: 'VARCHAR', source: 'VARCHAR', assigned_unit_code: 'VARCHAR', "
+        "assigned_on: 'DATE', deadline: 'DATE'})",
+        [now],
+    )
+    _load_reference_communes(con)

@@ -101,13 +101,15 @@ def validate(settings: Settings, key: str) -> dict[str, int]:
     reference = Reference(
         units={u["unit_code"]: u for u in units}, tasks={t["task_code"]: t for t in tasks}
     )
-    versions = [VersionToCheck(key=v.key, item=v.item) for v in iter_landed_versions(run_dir)]
+    # One verdict per distinct content: a version re-sent identically is checked once.
+    unique = {v.key: v for v in iter_landed_versions(run_dir)}
+    versions = [VersionToCheck(key=key, item=v.item) for key, v in unique.items()]
     started = time.monotonic()
     outcomes = validate_versions(versions, reference, settings.gx_docs_dir, run_name=key)
     tmp = run_dir / "validation.jsonl.tmp"
     with tmp.open("w", encoding="utf-8") as fh:
         for outcome in outcomes:
-            fh.write(json.dumps({"key": outcome.key, "is_valid": outcome.is_valid,
+            fh.write(json.dumps({"content_hash": outcome.key, "is_valid": outcome.is_valid,
                                  "reasons": outcome.reasons}, ensure_ascii=False))
             fh.write("\n")
     os.replace(tmp, run_dir / "validation.jsonl")

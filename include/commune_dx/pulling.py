@@ -84,10 +84,15 @@ def write_json_atomic(path: Path, data: Any) -> None:
 def make_batches(
     unit_codes: list[str], watermarks: dict[str, tuple[str, str]], units_per_batch: int
 ) -> list[dict[str, Any]]:
-    """Split units into batches for the mapped pull; each unit carries its watermark."""
+    """Split units into even batches of at most ``units_per_batch`` for the mapped pull; each
+    unit carries its watermark. Fewer, larger batches: each mapped task costs ~0.25 s."""
+    if not unit_codes:
+        return []
+    count = -(-len(unit_codes) // max(1, units_per_batch))
+    size = -(-len(unit_codes) // count)
     batches = []
-    for start in range(0, len(unit_codes), max(1, units_per_batch)):
-        codes = unit_codes[start : start + units_per_batch]
+    for start in range(0, len(unit_codes), size):
+        codes = unit_codes[start : start + size]
         batches.append(
             {
                 "label": f"{codes[0]}…{codes[-1]} ({len(codes)} units)",

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import fastjsonschema
 from jsonschema import Draft202012Validator, FormatChecker
 
 from commune_dx.settings import EXPECTATIONS_DIR, FORMS, FORMS_DIR, KNOWN_FORM_VERSIONS, LOCAL_TZ
@@ -84,10 +85,27 @@ class Reference:
     tasks: dict[str, dict[str, Any]]
 
 
+def _form_schema(form: str) -> dict[str, Any]:
+    return json.loads((FORMS_DIR / f"{form}.schema.json").read_text(encoding="utf-8"))
+
+
 @cache
 def form_validator(form: str) -> Draft202012Validator:
-    schema = json.loads((FORMS_DIR / f"{form}.schema.json").read_text(encoding="utf-8"))
-    return Draft202012Validator(schema, format_checker=FormatChecker())
+    """The reference validator: finds every error, with jsonschema's messages."""
+    return Draft202012Validator(_form_schema(form), format_checker=FormatChecker())
+
+
+def _is_date(value: str) -> bool:
+    return _parse_date(value) is not None
+
+
+@cache
+def fast_form_check(form: str) -> Any:
+    """A compiled validator (~20x faster) used to pass sound payloads quickly; anything it
+    rejects goes to :func:`form_validator` for the full list of reasons. The forms use no
+    keyword beyond draft 7, which fastjsonschema compiles."""
+    schema = {k: v for k, v in _form_schema(form).items() if k != "$schema"}
+    return fastjsonschema.compile(schema, formats={"date": _is_date})
 
 
 def _path(error_path: Any) -> str:
@@ -175,6 +193,11 @@ def check_envelope(item: dict[str, Any], ref: Reference) -> tuple[list[str], dat
 
 def check_payload_structure(form: str, payload: Any) -> tuple[list[str], list[str]]:
     """JSON Schema checks: (structural reasons, reasons the GX suites would also find)."""
+    try:
+        fast_form_check(form)(payload)
+        return [], []
+    except fastjsonschema.JsonSchemaException:
+        pass  # not sound: the reference validator lists every reason
     structural: list[str] = []
     gx_owned: list[str] = []
     for error in sorted(form_validator(form).iter_errors(payload), key=lambda e: list(e.path)):

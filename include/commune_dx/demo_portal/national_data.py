@@ -128,8 +128,9 @@ def _with_national_task_codes(version: Record, province: str) -> Record:
     return {**version, "payload": {**payload, "tasks": renamed}}
 
 
-def _envelope(submission_id: str, unit_code: str, form: str, period: str, filed: datetime,
-              payload: Payload) -> Record:
+def _envelope(
+    submission_id: str, unit_code: str, form: str, period: str, filed: datetime, payload: Payload
+) -> Record:
     """Version 1 of a submission, with the API's envelope (the same as ``SubmissionLog.file``)."""
     moment = stamp(filed)
     return {
@@ -146,8 +147,9 @@ def _envelope(submission_id: str, unit_code: str, form: str, period: str, filed:
     }
 
 
-def _next_version(previous: Record, updated_at: datetime, payload: Payload | None = None,
-                  status: str = "submitted") -> Record:
+def _next_version(
+    previous: Record, updated_at: datetime, payload: Payload | None = None, status: str = "submitted"
+) -> Record:
     return {
         **previous,
         "version": previous["version"] + 1,
@@ -176,8 +178,9 @@ def _filing_times(rng: random.Random, period: str) -> dict[str, datetime]:
     return times
 
 
-def _payloads(seed: int, profile: CommuneProfile, code: str, period: str,
-              dead: tuple[int, int]) -> dict[str, Payload]:
+def _payloads(
+    seed: int, profile: CommuneProfile, code: str, period: str, dead: tuple[int, int]
+) -> dict[str, Payload]:
     return {
         "connectivity_report": connectivity_payload(seed, profile, code, period, dead),
         "digital_skills_report": digital_skills_payload(seed, profile, code, period),
