@@ -106,22 +106,32 @@ def main() -> int:
     }
     with pipeline.sql_client() as client:
         versions = client.execute_sql("SELECT count(*) FROM submissions")[0][0]
-        tables = [row[0] for row in client.execute_sql(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw' ORDER BY 1"
-        )]
-    print(json.dumps({
-        "profile": args.profile,
-        "dlt_version": dlt.__version__,
-        "config": {**COMMON_CONFIG, **(TUNED_CONFIG if tuned else {}),
-                   "loader_file_format": "parquet" if tuned else "default",
-                   "parallelized": tuned},
-        "versions": versions,
-        "tables": tables,
-        "import_seconds": round(imported - started, 3),
-        "run_seconds": round(finished - imported, 3),
-        "steps_seconds": {name: round(value, 3) for name, value in steps.items()},
-        "duckdb_bytes": (args.work_dir / "dlt.duckdb").stat().st_size,
-    }))
+        tables = [
+            row[0]
+            for row in client.execute_sql(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw' ORDER BY 1"
+            )
+        ]
+    print(
+        json.dumps(
+            {
+                "profile": args.profile,
+                "dlt_version": dlt.__version__,
+                "config": {
+                    **COMMON_CONFIG,
+                    **(TUNED_CONFIG if tuned else {}),
+                    "loader_file_format": "parquet" if tuned else "default",
+                    "parallelized": tuned,
+                },
+                "versions": versions,
+                "tables": tables,
+                "import_seconds": round(imported - started, 3),
+                "run_seconds": round(finished - imported, 3),
+                "steps_seconds": {name: round(value, 3) for name, value in steps.items()},
+                "duckdb_bytes": (args.work_dir / "dlt.duckdb").stat().st_size,
+            }
+        )
+    )
     return 0
 
 

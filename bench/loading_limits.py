@@ -5,12 +5,15 @@ prints one JSON object; ``bench/run_bench.py`` samples the process tree's memory
 
 - ``load_run``: the project's load step alone (``commune_dx.loading.load_run``) over a landing
   folder that a night pulled and validated, into a fresh working warehouse;
-- ``read_json``: ``CREATE TABLE … AS SELECT * FROM read_json(…)`` over the same per-unit files,
-  or over the same lines in one file (``--one-file``), typed as the raw table's envelope
-  (``payload`` JSON);
-- ``native_load``: a prototype of the load done by DuckDB itself (records read as text,
-  hashed, parsed and NFC-normalised in SQL, no pandas), writing the same raw tables as
-  ``load_run``; ``compare`` checks that both warehouses hold the same rows.
+- ``read_json``: ``CREATE TABLE … AS SELECT * FROM read_json(…)`` over the same per-unit files
+  (a glob) or over the same lines in one file, typed as the raw table's envelope (``payload``
+  JSON);
+- ``small_tables``: units, tasks and pull outcomes inserted row by row (``executemany``, as the
+  load did before it moved to DuckDB) against the same rows inserted set-wise;
+- ``native_load``: the project's DuckDB load (its own staging SQL) run by the bench, and
+  ``native_load_no_pk``: the same with the two big raw tables created without their PRIMARY
+  KEY (the ART index behind it), the key kept by an anti-join;
+- ``compare``: whether two warehouses hold the same raw rows.
 """
 
 from __future__ import annotations
@@ -43,8 +46,15 @@ def pull_results_of(run_dir: Path) -> list[dict[str, Any]]:
     for path in unit_files(run_dir):
         with path.open(encoding="utf-8") as fh:
             received = sum(1 for line in fh if line.strip())
-        results.append({"unit_code": path.stem, "outcome": "ok", "error": None,
-                        "versions_received": received, "seconds": 0.0})
+        results.append(
+            {
+                "unit_code": path.stem,
+                "outcome": "ok",
+                "error": None,
+                "versions_received": received,
+                "seconds": 0.0,
+            }
+        )
     return results
 
 
@@ -87,104 +97,82 @@ def measure_read_json(source: str, db: Path) -> dict[str, Any]:
     return {"seconds": seconds, "versions": versions}
 
 
-NATIVE_LANDED = """
-CREATE TEMP TABLE landed AS
-SELECT record, sha256(record) AS content_hash
-FROM (SELECT unnest(string_split(content, chr(10))) AS record FROM read_text({units}))
-WHERE trim(record) <> ''
-"""
-NATIVE_INCOMING = f"""
-CREATE TEMP TABLE incoming AS
-SELECT
-    coalesce(nfc_normalize(record ->> '$.submission_id'), 'None') AS submission_id,
-    CASE WHEN json_type(record, '$.version') IN ('BIGINT', 'UBIGINT')
-         THEN TRY_CAST(record ->> '$.version' AS INTEGER) ELSE -1 END AS version,
-    nfc_normalize(record ->> '$.unit_code') AS unit_code,
-    nfc_normalize(record ->> '$.form') AS form,
-    CASE WHEN json_type(record, '$.form_version') IN ('BIGINT', 'UBIGINT')
-         THEN TRY_CAST(record ->> '$.form_version' AS INTEGER) END AS form_version,
-    nfc_normalize(record ->> '$.period') AS period,
-    nfc_normalize(record ->> '$.status') AS status,
-    CASE WHEN regexp_matches(record ->> '$.submitted_at', '{RFC3339_WITH_OFFSET}')
-         THEN TRY_CAST(record ->> '$.submitted_at' AS TIMESTAMPTZ) END AS submitted_at,
-    CASE WHEN regexp_matches(record ->> '$.updated_at', '{RFC3339_WITH_OFFSET}')
-         THEN TRY_CAST(record ->> '$.updated_at' AS TIMESTAMPTZ) END AS updated_at,
-    CAST(nfc_normalize(CAST(coalesce(json_extract(record, '$.payload'), 'null') AS VARCHAR)) AS JSON)
-        AS payload,
-    record,
-    content_hash
-FROM landed
-"""
-NATIVE_CHECKED = """
-CREATE TEMP TABLE checked AS
-SELECT key, is_valid, nullif(array_to_string(reasons, '; '), '') AS reasons
-FROM read_json({validation}, format = 'newline_delimited',
-               columns = {{key: 'VARCHAR', is_valid: 'BOOLEAN', reasons: 'VARCHAR[]'}})
-"""
+def native_load(
+    db: Path,
+    run_dir: Path,
+    run_id: str,
+    as_of_date: str,
+    pull_results: list[dict[str, Any]],
+    primary_keys: bool = True,
+) -> dict[str, int]:
+    """The project's DuckDB load (its own staging SQL, same tables, idempotence, one
+    transaction), optionally without the PRIMARY KEY of the two big raw tables.
 
-
-def native_load(db: Path, run_dir: Path, run_id: str, as_of_date: str,
-                pull_results: list[dict[str, Any]]) -> dict[str, int]:
-    """The prototype: ``load_run``'s contract (same tables, keys, idempotence, one transaction),
-    with the per-version work done by DuckDB instead of Python and pandas."""
+    ``primary_keys=False`` creates ``raw.submission_versions`` and ``raw.validation_results``
+    without their PRIMARY KEY (DuckDB keeps an ART index for it, costly to insert into and to
+    store) and keeps the key with an anti-join on it instead: the load is the only writer."""
     import pandas as pd
 
-    from commune_dx.loading import _load_reference_communes, connect_working
+    from commune_dx.loading import (
+        ADVANCE_WATERMARKS,
+        RAW_DDL,
+        STAGE_CHECKED,
+        STAGE_INCOMING,
+        STAGE_LANDED,
+        _replace_reference,
+        connect_working,
+    )
 
     now = datetime.now(UTC)
+    if not primary_keys:
+        with duckdb.connect(str(db)) as setup:
+            setup.execute(
+                RAW_DDL.replace(",\n    PRIMARY KEY (submission_id, version, content_hash)\n", "\n")
+            )
+    files = unit_files(run_dir)
     con = connect_working(db)
     try:
         con.execute("BEGIN TRANSACTION")
-        con.execute(NATIVE_LANDED.format(units=sql_text(run_dir / "units" / "*.jsonl")))
-        con.execute(NATIVE_INCOMING)
-        con.execute(NATIVE_CHECKED.format(validation=sql_text(run_dir / "validation.jsonl")))
+        con.execute(STAGE_LANDED.format(files="[" + ", ".join(map(sql_text, files)) + "]"))
+        con.execute(STAGE_INCOMING)
+        con.execute(STAGE_CHECKED.format(validation=sql_text(run_dir / "validation.jsonl")))
         missing = con.execute(
-            "SELECT count(*) FROM incoming i ANTI JOIN checked c "
-            "ON c.key = i.submission_id || '|' || (i.record ->> '$.version') || '|' || i.content_hash"
+            "SELECT count(*) FROM incoming ANTI JOIN checked USING (content_hash)"
         ).fetchone()[0]
         if missing:
             raise RuntimeError(f"{missing} version(s) have no validation result: rerun validate")
         before = con.execute("SELECT count(*) FROM raw.submission_versions").fetchone()[0]
+        new_only = (
+            ""
+            if primary_keys
+            else "WHERE NOT EXISTS (SELECT 1 FROM raw.{table} old WHERE old.submission_id = i.submission_id "
+            "AND old.version = i.version AND old.content_hash = i.content_hash) "
+        )
+        insert = "INSERT OR IGNORE INTO" if primary_keys else "INSERT INTO"
         con.execute(
-            "INSERT OR IGNORE INTO raw.submission_versions "
+            f"{insert} raw.submission_versions "
             "SELECT submission_id, version, unit_code, form, form_version, period, status, submitted_at, "
-            "updated_at, payload, record, content_hash, ?, ? FROM incoming "
-            "QUALIFY row_number() OVER (PARTITION BY submission_id, version, content_hash) = 1",
+            "updated_at, payload, record, content_hash, ?, ? FROM incoming i "
+            + new_only.format(table="submission_versions")
+            + "QUALIFY row_number() OVER (PARTITION BY submission_id, version, content_hash) = 1",
             [now, run_id],
         )
         con.execute(
-            "INSERT OR IGNORE INTO raw.validation_results "
+            f"{insert} raw.validation_results "
             "SELECT i.submission_id, i.version, i.content_hash, c.is_valid, c.reasons, ? "
-            "FROM incoming i JOIN checked c "
-            "ON c.key = i.submission_id || '|' || (i.record ->> '$.version') || '|' || i.content_hash "
-            "QUALIFY row_number() OVER (PARTITION BY i.submission_id, i.version, i.content_hash) = 1",
+            "FROM incoming i JOIN checked c USING (content_hash) "
+            + new_only.format(table="validation_results")
+            + "QUALIFY row_number() OVER (PARTITION BY i.submission_id, i.version, i.content_hash) = 1",
             [now],
         )
         after = con.execute("SELECT count(*) FROM raw.submission_versions").fetchone()[0]
         versions = con.execute("SELECT count(*) FROM incoming").fetchone()[0]
-        con.execute("DELETE FROM raw.units")
-        con.execute(
-            "INSERT INTO raw.units SELECT nfc_normalize(unit_code), nfc_normalize(unit_name), "
-            "nfc_normalize(unit_type), nfc_normalize(province_code), population, active_from, active_to, ? "
-            f"FROM read_json({sql_text(run_dir / 'units.json')}, columns = {{unit_code: 'VARCHAR', "
-            "unit_name: 'VARCHAR', unit_type: 'VARCHAR', province_code: 'VARCHAR', population: 'BIGINT', "
-            "active_from: 'DATE', active_to: 'DATE'})",
-            [now],
-        )
-        con.execute("DELETE FROM raw.tasks")
-        con.execute(
-            "INSERT INTO raw.tasks SELECT nfc_normalize(task_code), nfc_normalize(title), "
-            "nfc_normalize(task_group), nfc_normalize(source), nfc_normalize(assigned_unit_code), "
-            "assigned_on, deadline, ? "
-            f"FROM read_json({sql_text(run_dir / 'tasks.json')}, columns = {{task_code: 'VARCHAR', "
-            "title: 'VARCHAR', task_group: 'VARCHAR', source: 'VARCHAR', assigned_unit_code: 'VARCHAR', "
-            "assigned_on: 'DATE', deadline: 'DATE'})",
-            [now],
-        )
-        _load_reference_communes(con)
+        _replace_reference(con, run_dir, now)
         pulls = pd.DataFrame.from_records(
-            [(run_id, as_of_date, r["unit_code"], r["outcome"], r["error"], r["versions_received"])
-             for r in pull_results],
+            [
+                (run_id, as_of_date, r["unit_code"], r["outcome"], r["error"], r["versions_received"])
+                for r in pull_results
+            ],
             columns=["run_id", "as_of_date", "unit_code", "outcome", "error", "versions_received"],
         )
         con.register("pulls", pulls)
@@ -195,24 +183,7 @@ def native_load(db: Path, run_dir: Path, run_id: str, as_of_date: str,
             [now],
         )
         con.unregister("pulls")
-        con.execute(
-            """
-            INSERT INTO raw.watermarks
-            SELECT unit_code, updated_at, submission_id FROM (
-                SELECT unit_code, updated_at, submission_id,
-                       row_number() OVER (PARTITION BY unit_code
-                                          ORDER BY updated_at DESC, submission_id DESC) AS rn
-                FROM raw.submission_versions
-                WHERE run_id = ? AND updated_at IS NOT NULL AND unit_code IS NOT NULL
-            ) WHERE rn = 1
-            ON CONFLICT (unit_code) DO UPDATE SET
-                updated_at = excluded.updated_at, submission_id = excluded.submission_id
-            WHERE excluded.updated_at > raw.watermarks.updated_at
-               OR (excluded.updated_at = raw.watermarks.updated_at
-                   AND excluded.submission_id > raw.watermarks.submission_id)
-            """,
-            [run_id],
-        )
+        con.execute(ADVANCE_WATERMARKS, [run_id])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -222,11 +193,76 @@ def native_load(db: Path, run_dir: Path, run_id: str, as_of_date: str,
     return {"versions_landed": versions, "versions_new": after - before}
 
 
-def measure_native_load(run_dir: Path, db: Path) -> dict[str, Any]:
+def measure_native_load(run_dir: Path, db: Path, primary_keys: bool = True) -> dict[str, Any]:
     pulls = pull_results_of(run_dir)
     started = time.perf_counter()
-    stats = native_load(db, run_dir, "bench-load", "2025-09-30", pulls)
+    stats = native_load(db, run_dir, "bench-load", "2025-09-30", pulls, primary_keys)
     return {"seconds": time.perf_counter() - started, "versions": stats["versions_landed"]}
+
+
+def measure_small_tables(run_dir: Path, db: Path) -> dict[str, Any]:
+    """``load_run``'s row-at-a-time ``executemany`` for units, tasks and pull outcomes, against
+    the same rows inserted set-wise (one DataFrame per table)."""
+    import pandas as pd
+
+    from commune_dx.loading import connect_working
+    from commune_dx.validation import nfc
+
+    now = datetime.now(UTC)
+    units = nfc(json.loads((run_dir / "units.json").read_text(encoding="utf-8")))
+    tasks = nfc(json.loads((run_dir / "tasks.json").read_text(encoding="utf-8")))
+    pulls = pull_results_of(run_dir)
+    rows = {
+        "units": [
+            (
+                u["unit_code"],
+                u.get("unit_name"),
+                u.get("unit_type"),
+                u.get("province_code"),
+                u.get("population"),
+                u.get("active_from"),
+                u.get("active_to"),
+                now,
+            )
+            for u in units
+        ],
+        "tasks": [
+            (
+                t["task_code"],
+                t.get("title"),
+                t.get("task_group"),
+                t.get("source"),
+                t.get("assigned_unit_code"),
+                t.get("assigned_on"),
+                t.get("deadline"),
+                now,
+            )
+            for t in tasks
+        ],
+        "unit_pulls": [
+            ("bench", "2025-09-30", r["unit_code"], r["outcome"], r["error"], r["versions_received"], now)
+            for r in pulls
+        ],
+    }
+    con = connect_working(db)
+    timings = {}
+    for way in ("executemany", "set_based"):
+        con.execute("BEGIN TRANSACTION")
+        started = time.perf_counter()
+        for table, table_rows in rows.items():
+            con.execute(f"DELETE FROM raw.{table}")
+            marks = ", ".join("?" * len(table_rows[0]))
+            if way == "executemany":
+                con.executemany(f"INSERT INTO raw.{table} VALUES ({marks})", table_rows)
+            else:
+                frame = pd.DataFrame.from_records(table_rows)
+                con.register("incoming", frame)
+                con.execute(f"INSERT INTO raw.{table} SELECT * FROM incoming")
+                con.unregister("incoming")
+        timings[f"{way}_seconds"] = time.perf_counter() - started
+        con.execute("COMMIT")
+    con.close()
+    return {**timings, "rows": sum(len(r) for r in rows.values()), "seconds": timings["executemany_seconds"]}
 
 
 COMPARED_COLUMNS = (
@@ -259,8 +295,13 @@ def compare(python_db: Path, native_db: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.loading_limits", description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("load_run", "read_json", "native_load", "compare"))
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.loading_limits", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "what",
+        choices=("load_run", "read_json", "native_load", "native_load_no_pk", "small_tables", "compare"),
+    )
     parser.add_argument("--run-dir", type=Path, help="a landing folder (units/, validation.jsonl, …)")
     parser.add_argument("--db", type=Path, help="the DuckDB file to create")
     parser.add_argument("--source", help="read_json: a file or a glob")
@@ -274,6 +315,10 @@ def main(argv: list[str] | None = None) -> int:
             result = measure_load_run(args.run_dir, args.db)
         elif args.what == "native_load":
             result = measure_native_load(args.run_dir, args.db)
+        elif args.what == "native_load_no_pk":
+            result = measure_native_load(args.run_dir, args.db, primary_keys=False)
+        elif args.what == "small_tables":
+            result = measure_small_tables(args.run_dir, args.db)
         else:
             result = measure_read_json(args.source, args.db)
         result["db_bytes"] = args.db.stat().st_size

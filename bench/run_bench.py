@@ -1,0 +1,783 @@
+"""``make bench``: the nightly pipeline at national scale, against its floor, a peer and the limit.
+
+One run measures, on this machine, everything issue 7 asks for and writes ``bench/results.json``
+and ``bench/RESULTS.md``:
+
+1. the Airflow floor (``bench/dags/bench_floor.py``, three trivial tasks) and the Phú Thọ demo
+   night, interleaved, ``--repeats`` times each, with ``airflow dags test``;
+2. the national night: all 3,321 communes and Phú Thọ's agencies, 12 months of history, first
+   load, served by the real demo portal (``--national``) in a process of its own;
+3. incremental nights (a day's new submissions) after a first load with 1 month and with 12
+   months of history;
+4. dlt 1.31 (``bench/dlt_pipeline.py``, its own venv) loading the same portal, tuned and with
+   its defaults; the project's pull code without Airflow;
+5. the load step alone against DuckDB's ``read_json`` over the same files, and a prototype of
+   the load done by DuckDB itself; prototypes of the validation and dbt changes.
+
+Every command's wall time and the peak RSS of its whole process tree are measured; the
+stages of each night come from its ``airflow dags test`` log. Everything runs under
+``bench/work/`` (git-ignored): its own Airflow home, warehouses, portals' logs, venvs.
+
+    .venv/bin/python -m bench.run_bench [--repeats 3] [--provinces 25,01] [--skip-dlt]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench.measure import (
+    MeasuredRun,
+    directory_bytes,
+    load_average,
+    machine_info,
+    nightly_stages,
+    parse_dag_log,
+    peak_rss_by_task,
+    run_measured,
+)
+from bench.portal import PortalProcess
+from bench.results import write_results
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BENCH_DIR = REPO_ROOT / "bench"
+TOKEN = "bench-token"
+DLT_VERSION = "1.31.0"
+FASTJSONSCHEMA_VERSION = "2.21.2"
+# The national calendar (see commune_dx.demo_portal.national_data): filings from October 2024
+# (period 2024-09) to September 2025 are the 12 months of history.
+NATIONAL_CALENDAR_START = "2024-09"
+NATIONAL_AS_OF = "2025-09-30"  # first load with 12 months of history
+MONTH_1_AS_OF = "2024-10-31"  # first load with 1 month of history
+DEMO_FIRST_AS_OF = "2025-09-20"  # make run's nights: 2025-09-19, -20, -21
+DEMO_AS_OF = "2025-09-21"
+INCREMENTAL_NIGHTS = 2  # the 1st and 2nd of the next month: the filing days
+PULL_VARIANTS = ("project", "client-per-thread", "client-per-thread-one-sync")  # bench/pull_direct.py
+BIG_BATCH = 500  # units per mapped pull task in the batch-size prototype (the default is 50)
+
+
+def say(message: str) -> None:
+    print(f"[{datetime.now():%H:%M:%S}] {message}", flush=True)
+
+
+def clock_for(as_of: str) -> str:
+    """The portal's clock for a night: 01:00 local the day after the as-of date."""
+    return f"{(date.fromisoformat(as_of) + timedelta(days=1)).isoformat()}T01:00:00+07:00"
+
+
+def next_days(as_of: str, count: int) -> list[str]:
+    return [(date.fromisoformat(as_of) + timedelta(days=i)).isoformat() for i in range(1, count + 1)]
+
+
+def median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 3) if values else None
+
+
+def last_json_line(log_path: Path) -> dict[str, Any]:
+    """The JSON object a measured helper printed last (its log also holds warnings)."""
+    for line in reversed(log_path.read_text(encoding="utf-8").splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    raise RuntimeError(f"no result in {log_path}")
+
+
+class Bench:
+    """One benchmark run: its directories, environments and the results gathered so far."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.work: Path = args.work_dir.resolve()
+        self.airflow_home = self.work / "airflow"
+        self.logs = self.work / "logs"
+        self.python = Path(sys.executable)
+        self.airflow = self.python.with_name("airflow")
+        self.provinces = [p.strip() for p in args.provinces.split(",") if p.strip()] or None
+        self.results: dict[str, Any] = {
+            "command": " ".join(["python -m bench.run_bench", *sys.argv[1:]]),
+            "started_at": datetime.now().astimezone().isoformat(timespec="seconds"),
+            "errors": [],
+            "notes": [],
+        }
+
+    # -- environment -----------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """The bench's own Airflow home (metadata DB migrated, pool created)."""
+        for folder in ("nights", "logs", "loaders", "dlt", "prototypes"):
+            shutil.rmtree(self.work / folder, ignore_errors=True)
+        self.logs.mkdir(parents=True, exist_ok=True)
+        os.environ["AIRFLOW_HOME"] = str(self.airflow_home)
+        from commune_dx.cli import setup
+
+        setup()
+
+    def airflow_env(
+        self,
+        dags_folder: Path,
+        warehouse: Path | None = None,
+        portal: PortalProcess | None = None,
+        calendar_start: str | None = None,
+    ) -> dict[str, str]:
+        from commune_dx.cli import airflow_env
+
+        env = airflow_env()
+        env.update({"AIRFLOW_HOME": str(self.airflow_home), "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder)})
+        env.pop("AIRFLOW_CONN_COMMUNE_PORTAL", None)
+        env.pop("COMMUNE_CALENDAR_START", None)
+        if warehouse is not None:
+            env["WAREHOUSE_DIR"] = str(warehouse)
+        if portal is not None:
+            env["AIRFLOW_CONN_COMMUNE_PORTAL"] = portal.connection()
+        if calendar_start:
+            env["COMMUNE_CALENDAR_START"] = calendar_start
+        return env
+
+    def venv(self, name: str, requirements: list[str]) -> Path:
+        """A throwaway venv under bench/work (uv, else venv + pip); returns its python."""
+        folder = self.work / name
+        python = folder / "bin" / "python"
+        stamp = folder / ".bench-requirements"
+        wanted = "\n".join(requirements)
+        if python.exists() and stamp.exists() and stamp.read_text() == wanted:
+            return python
+        say(f"setting up {folder.relative_to(REPO_ROOT)}: {', '.join(requirements)}")
+        uv = shutil.which("uv")
+        if uv:
+            subprocess.run(
+                [uv, "venv", "--quiet", "--allow-existing", "--python", "3.11", str(folder)], check=True
+            )
+            subprocess.run(
+                [uv, "pip", "install", "--quiet", "--python", str(python), *requirements], check=True
+            )
+        else:
+            subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
+            subprocess.run([str(python), "-m", "pip", "install", "--quiet", *requirements], check=True)
+        stamp.write_text(wanted)
+        return python
+
+    def measured(self, label: str, command: list[str], env: dict[str, str] | None = None) -> MeasuredRun:
+        return run_measured(command, env or self.plain_env(), self.logs / f"{label}.log", REPO_ROOT)
+
+    def plain_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.pop("PYTHONPATH", None)
+        return env
+
+    # -- DAG runs ----------------------------------------------------------------------------
+
+    def run_dag(
+        self, label: str, dag_id: str, env: dict[str, str], conf: dict | None = None
+    ) -> dict[str, Any]:
+        command = [str(self.airflow), "dags", "test", dag_id]
+        if conf:
+            command += ["--conf", json.dumps(conf)]
+        run = self.measured(label, command, env)
+        parsed = parse_dag_log(Path(run.log).read_text(encoding="utf-8"))
+        result = run.as_json() | {key: parsed[key] for key in parsed if key != "tasks"}
+        result["tasks"] = parsed["tasks"]
+        result["peak_rss_by_task_bytes"] = peak_rss_by_task(run.series, parsed["tasks"])
+        result["ok"] = run.returncode == 0 and parsed["state"] == "success"
+        if not result["ok"]:
+            raise RuntimeError(f"{label}: `airflow dags test {dag_id}` failed; see {run.log}")
+        return result
+
+    def floor_run(self, index: int) -> dict[str, Any]:
+        env = self.airflow_env(BENCH_DIR / "dags")
+        return self.run_dag(f"floor-{index}", "bench_floor", env)
+
+    def night(
+        self,
+        label: str,
+        portal: PortalProcess,
+        warehouse: Path,
+        as_of: str,
+        calendar_start: str | None = None,
+        settings: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """One nightly run of ``commune_nightly`` against ``portal`` clocked for ``as_of``
+        (``settings``: COMMUNE_* environment variables to change)."""
+        portal.set_clock(clock_for(as_of))
+        env = self.airflow_env(REPO_ROOT / "dags", warehouse, portal, calendar_start) | (settings or {})
+        result = self.run_dag(label, "commune_nightly", env, {"as_of_date": as_of})
+        result["as_of"] = as_of
+        result["clock"] = clock_for(as_of)
+        result["stages"] = nightly_stages({"tasks": result["tasks"]}, result["wall_seconds"])
+        result["warehouse_bytes"] = directory_bytes(warehouse / "warehouse.duckdb")
+        result["serving_bytes"] = directory_bytes(warehouse / "serving.duckdb")
+        result["parquet_bytes"] = directory_bytes(warehouse / "marts")
+        result["landing_bytes"] = directory_bytes(warehouse / "landing")
+        pull_load = result["stages"]["pull"] + result["stages"]["load"]
+        result["pull_load_seconds"] = round(pull_load, 3)
+        if result.get("versions_landed") and pull_load:
+            result["pull_load_versions_per_second"] = round(result["versions_landed"] / pull_load)
+        say(
+            f"  {label}: {result['wall_seconds']:.1f}s wall, "
+            + ", ".join(f"{k} {v:.1f}s" for k, v in result["stages"].items())
+            + f", peak RSS {result['peak_rss_bytes'] / 1024**2:,.0f} MiB, "
+            f"{result.get('versions_landed')} versions ({result.get('versions_new')} new)"
+        )
+        return result
+
+    # -- phases ------------------------------------------------------------------------------
+
+    def floor_and_demo(self, demo_portal: PortalProcess) -> None:
+        """The floor and the demo nights, interleaved so that a busy moment hits both alike.
+
+        Each round: the floor, then ``make run``'s last two nights in a fresh warehouse: the
+        first night (cold: everything pulled, dbt's full parse, the docs site) and the next
+        one (the routine night: partial parse, a day's changes).
+        """
+        floors: list[dict[str, Any]] = []
+        demos: dict[str, list[dict[str, Any]]] = {"first": [], "next": []}
+        for i in range(1, self.args.repeats + 1):
+            say(f"floor run {i}/{self.args.repeats} (bench_floor, 3 trivial tasks)")
+            floors.append(self.floor_run(i))
+            say(f"  floor: {floors[-1]['wall_seconds']:.1f}s")
+            warehouse = self.work / "nights" / f"demo-{i}"
+            for kind, as_of in (("first", DEMO_FIRST_AS_OF), ("next", DEMO_AS_OF)):
+                say(f"demo night {i}/{self.args.repeats}, {kind} night (Phú Thọ, as of {as_of})")
+                demos[kind].append(self.night(f"demo-{i}-{kind}", demo_portal, warehouse, as_of))
+        self.results["floor"] = {
+            "dag": "bench_floor",
+            "wall_seconds": [run["wall_seconds"] for run in floors],
+            "median_wall_seconds": median([run["wall_seconds"] for run in floors]),
+            "runs": floors,
+        }
+        block: dict[str, Any] = {}
+        for kind, runs in demos.items():
+            walls = [run["wall_seconds"] for run in runs]
+            block[kind] = {
+                "as_of": runs[0]["as_of"],
+                "wall_seconds": walls,
+                "median_wall_seconds": median(walls),
+                "median_run": sorted(runs, key=lambda run: run["wall_seconds"])[len(runs) // 2],
+                "runs": runs,
+            }
+        self.results["demo_night"] = block["next"] | {"first_night": block["first"]}
+
+    def national_nights(self, national: PortalProcess) -> None:
+        """First loads with 12 and 1 month(s) of history, then a day's new submissions on each."""
+        incremental: dict[str, Any] = {}
+        for months, first_as_of in ((12, NATIONAL_AS_OF), (1, MONTH_1_AS_OF)):
+            key = f"months_{months}"
+            history = f"{months} month{'s' if months > 1 else ''} of history"
+            warehouse = self.work / "nights" / f"national-{key}"
+            say(f"national first load, {history} (as of {first_as_of})")
+            initial = self.night(
+                f"national-{key}-first", national, warehouse, first_as_of, NATIONAL_CALENDAR_START
+            )
+            if months == 12:
+                self.results["national_night"] = initial
+            nights = []
+            for as_of in next_days(first_as_of, INCREMENTAL_NIGHTS):
+                say(f"national next night, {history} (as of {as_of})")
+                nights.append(
+                    self.night(f"national-{key}-{as_of}", national, warehouse, as_of, NATIONAL_CALENDAR_START)
+                )
+            incremental[key] = {
+                "initial": initial,
+                "nights": nights,
+                "median_wall_seconds": median([n["wall_seconds"] for n in nights]),
+                "new_versions": [n.get("versions_new") for n in nights],
+                "history_versions": initial.get("versions_landed"),
+            }
+        self.results["incremental"] = incremental
+
+    def bigger_batches(self, national: PortalProcess) -> None:
+        """The national first load and its next night again with 500 units per pull batch
+        (7 mapped pull tasks instead of 67): what Airflow's per-task overhead costs."""
+        settings = {"COMMUNE_UNITS_PER_BATCH": str(BIG_BATCH)}
+        warehouse = self.work / "nights" / "national-big-batches"
+        runs = []
+        for as_of in (NATIONAL_AS_OF, *next_days(NATIONAL_AS_OF, 1)):
+            say(f"national night with {BIG_BATCH} units per pull batch (as of {as_of})")
+            runs.append(
+                self.night(
+                    f"national-big-batches-{as_of}",
+                    national,
+                    warehouse,
+                    as_of,
+                    NATIONAL_CALENDAR_START,
+                    settings,
+                )
+            )
+        first, following = runs
+        base = self.results.get("national_night") or {}
+        base_next = ((self.results.get("incremental") or {}).get("months_12") or {}).get("nights") or [{}]
+        base_pull = (base.get("stages") or {}).get("pull")
+        next_pull = (base_next[0].get("stages") or {}).get("pull")
+        base_tasks = ((base.get("tasks") or {}).get("pull_unit_batch") or {}).get("instances")
+        block = self.results.setdefault("prototypes", {})
+        block[f"airflow: {BIG_BATCH} units per pull batch (COMMUNE_UNITS_PER_BATCH)"] = {
+            "settings": settings,
+            "first_load": first,
+            "next_night": following,
+            "summary": (
+                f"pull stage of the national first load {base_pull} s -> {first['stages']['pull']:.1f} s "
+                f"({first['tasks']['pull_unit_batch']['instances']} mapped tasks instead of {base_tasks}), "
+                f"of the next night {next_pull} s -> {following['stages']['pull']:.1f} s (whole nights: "
+                f"{base.get('wall_seconds')} s -> {first['wall_seconds']:.1f} s and "
+                f"{base_next[0].get('wall_seconds')} s -> "
+                f"{following['wall_seconds']:.1f} s, other stages moving with the machine's load)"
+            ),
+        }
+
+    def dlt(self, national: PortalProcess) -> None:
+        """dlt's rest_api source over the same portal snapshot as the national night."""
+        python = self.venv("dlt-venv", [f"dlt[duckdb,parquet]=={DLT_VERSION}", f"duckdb=={self._duckdb()}"])
+        national.set_clock(clock_for(NATIONAL_AS_OF))
+        profiles = ["tuned"] + ([] if self.args.skip_dlt_defaults else ["defaults"])
+        block: dict[str, Any] = {}
+        for profile in profiles:
+            say(f"dlt {DLT_VERSION}, {profile}: rest_api per unit -> DuckDB")
+            run = self.measured(
+                f"dlt-{profile}",
+                [
+                    str(python),
+                    str(BENCH_DIR / "dlt_pipeline.py"),
+                    "--url",
+                    national.url,
+                    "--token",
+                    TOKEN,
+                    "--work-dir",
+                    str(self.work / "dlt" / profile),
+                    "--profile",
+                    profile,
+                ],
+            )
+            if run.returncode != 0:
+                raise RuntimeError(f"dlt {profile} failed; see {run.log}")
+            outcome = last_json_line(Path(run.log))
+            outcome |= {
+                "wall_seconds": run.wall_seconds,
+                "peak_rss_bytes": run.peak_rss_bytes,
+                "peak_single_process_rss_bytes": run.peak_single_process_rss_bytes,
+                "load_average_before": run.load_average_before,
+                "log": run.log,
+                "versions_per_second": round(outcome["versions"] / outcome["run_seconds"]),
+            }
+            block[profile] = outcome
+            say(
+                f"  dlt {profile}: {outcome['versions']} versions in {outcome['run_seconds']:.1f}s "
+                f"({outcome['versions_per_second']}/s), peak RSS {run.peak_rss_bytes / 1024**2:,.0f} MiB"
+            )
+        self.results["dlt"] = block
+
+    def pull_direct(self, national: PortalProcess) -> None:
+        """The project's pull code without Airflow, as it is and, with ``--repeats`` rounds,
+        the prototypes of ``bench/pull_direct.py`` (a client per thread, one sync per batch)."""
+        national.set_clock(clock_for(NATIONAL_AS_OF))
+        variants = ["project"] if self.args.skip_prototypes else list(PULL_VARIANTS)
+        runs: dict[str, list[dict[str, Any]]] = {variant: [] for variant in variants}
+        for i in range(1, self.args.repeats + 1):
+            for variant in variants:
+                say(f"pull without Airflow, {variant} (round {i}/{self.args.repeats})")
+                run = self.measured(
+                    f"pull-direct-{variant}-{i}",
+                    [
+                        str(self.python),
+                        "-m",
+                        "bench.pull_direct",
+                        "--url",
+                        national.url,
+                        "--token",
+                        TOKEN,
+                        "--out-dir",
+                        str(self.work / "loaders" / "pull"),
+                        "--variant",
+                        variant,
+                    ],
+                )
+                outcome = last_json_line(Path(run.log)) | {"peak_rss_bytes": run.peak_rss_bytes}
+                runs[variant].append(outcome)
+                say(f"  {variant}: {outcome['versions']} versions in {outcome['seconds']:.1f}s")
+        summary: dict[str, dict[str, Any]] = {}
+        for variant, outcomes in runs.items():
+            seconds = median([o["seconds"] for o in outcomes])
+            summary[variant] = outcomes[-1] | {
+                "seconds": seconds,
+                "all_seconds": [o["seconds"] for o in outcomes],
+                "versions_per_second": round(outcomes[-1]["versions"] / seconds),
+            }
+        self.results["pull_direct"] = summary["project"]
+        if len(summary) > 1:
+            self.results.setdefault("prototypes", {})["pulling: a client per thread, one sync per batch"] = {
+                "variants": summary,
+                "summary": ", ".join(f"{v} {o['seconds']:.1f} s" for v, o in summary.items())
+                + f" (medians of {self.args.repeats}, {summary['project']['versions']:,} versions)",
+            }
+
+    def national_landing(self) -> Path:
+        landing = self.work / "nights" / "national-months_12" / "landing"
+        runs = sorted(landing.glob(f"{NATIONAL_AS_OF}__*"))
+        if not runs:
+            raise RuntimeError(f"no landing folder of the national night under {landing}")
+        return runs[-1]
+
+    def loaders(self) -> None:
+        """load_run alone, the DuckDB prototype, read_json per-unit files and one file."""
+        run_dir = self.national_landing()
+        folder = self.work / "loaders"
+        folder.mkdir(parents=True, exist_ok=True)
+        from bench.loading_limits import concatenate
+
+        one_file = folder / "all-versions.jsonl"
+        concatenate(run_dir, one_file)
+        cases = {
+            "load_run": ["load_run", "--run-dir", str(run_dir)],
+            "native_load": ["native_load", "--run-dir", str(run_dir)],
+            "native_load_no_pk": ["native_load_no_pk", "--run-dir", str(run_dir)],
+            "read_json_per_unit_files": ["read_json", "--source", str(run_dir / "units" / "*.jsonl")],
+            "read_json_one_file": ["read_json", "--source", str(one_file)],
+            "small_tables": ["small_tables", "--run-dir", str(run_dir)],
+        }
+        block: dict[str, Any] = {"run_dir": str(run_dir)}
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in cases}
+        for i in range(1, self.args.repeats + 1):
+            for name, args in cases.items():
+                db = folder / f"{name}.duckdb"
+                run = self.measured(
+                    f"loader-{name}-{i}",
+                    [str(self.python), "-m", "bench.loading_limits", *args, "--db", str(db)],
+                )
+                if run.returncode != 0:
+                    raise RuntimeError(f"loader {name} failed; see {run.log}")
+                runs[name].append(
+                    last_json_line(Path(run.log))
+                    | {"peak_rss_bytes": run.peak_rss_bytes, "load_average_before": run.load_average_before}
+                )
+            say(f"  loaders round {i}: " + ", ".join(f"{n} {r[-1]['seconds']:.1f}s" for n, r in runs.items()))
+        for name, measured in runs.items():
+            seconds = [m["seconds"] for m in measured]
+            versions = measured[-1].get("versions")
+            block[name] = {
+                "seconds": [round(s, 3) for s in seconds],
+                "median_seconds": median(seconds),
+                "versions": versions,
+                "versions_per_second": round(versions / median(seconds)) if versions else None,
+                "peak_rss_bytes": max(m["peak_rss_bytes"] for m in measured),
+                "runs": measured,
+            }
+        for variant in ("native_load", "native_load_no_pk"):
+            compared = self.measured(
+                f"loader-compare-{variant}",
+                [
+                    str(self.python),
+                    "-m",
+                    "bench.loading_limits",
+                    "compare",
+                    "--db",
+                    str(folder / "load_run.duckdb"),
+                    "--other-db",
+                    str(folder / f"{variant}.duckdb"),
+                ],
+            )
+            block[f"{variant}_vs_load_run"] = last_json_line(Path(compared.log))
+        block["native_vs_load_run"] = block["native_load_vs_load_run"]
+        self.results["loaders"] = block
+
+    def prototypes(self) -> None:
+        """What the owners' changes would buy, measured on the national night's data."""
+        block: dict[str, Any] = self.results.setdefault("prototypes", {})
+        run_dir = self.national_landing()
+        loaders = self.results.get("loaders") or {}
+        small = (loaders.get("small_tables") or {}).get("runs") or []
+        if small:
+            executemany = median([r["executemany_seconds"] for r in small])
+            set_based = median([r["set_based_seconds"] for r in small])
+            block["loading: set-based inserts of units, tasks, pull outcomes"] = {
+                "executemany_seconds": executemany,
+                "set_based_seconds": set_based,
+                "summary": f"{small[-1]['rows']:,} rows: executemany {executemany:.2f} s -> one DataFrame "
+                f"per table {set_based:.2f} s (of a {loaders['load_run']['median_seconds']:.1f} s load)",
+            }
+        if loaders.get("native_load_no_pk"):
+            no_pk = loaders["native_load_no_pk"]
+            seconds = loaders["load_run"]["median_seconds"]
+            limit = loaders["read_json_per_unit_files"]["median_seconds"]
+            identical = loaders["native_load_no_pk_vs_load_run"]["identical"]
+            block["loading: DuckDB load, raw tables without PRIMARY KEY (anti-join keeps the key)"] = {
+                "summary": f"load_run {seconds:.1f} s -> {no_pk['median_seconds']:.1f} s "
+                f"({no_pk['versions_per_second']:,} versions/s, "
+                f"{no_pk['median_seconds'] / limit:.1f}x read_json over the per-unit files), "
+                f"identical raw tables: {identical}",
+            }
+        if loaders.get("native_load"):
+            block["loading: the whole load done by DuckDB"] = {
+                "summary": f"load_run {loaders['load_run']['median_seconds']:.1f} s -> "
+                f"{loaders['native_load']['median_seconds']:.1f} s "
+                f"({loaders['native_load']['versions_per_second']:,} versions/s), identical raw "
+                f"tables: {loaders['native_vs_load_run']['identical']}",
+            }
+        python = self.venv(
+            "proto-venv", [f"fastjsonschema=={FASTJSONSCHEMA_VERSION}", f"jsonschema=={self._jsonschema()}"]
+        )
+        say("prototype: the forms' JSON Schemas compiled with fastjsonschema")
+        run = self.measured(
+            "proto-validation",
+            [
+                str(python),
+                str(BENCH_DIR / "proto_validation.py"),
+                "--run-dir",
+                str(run_dir),
+                "--forms-dir",
+                str(REPO_ROOT / "include" / "commune_dx" / "contract" / "forms"),
+            ],
+        )
+        outcome = last_json_line(Path(run.log))
+        outcome["summary"] = (
+            f"{outcome['payloads']:,} payloads: jsonschema {outcome['jsonschema_seconds']:.1f} s "
+            f"-> fastjsonschema {outcome['fastjsonschema_seconds']:.1f} s, "
+            f"{outcome['disagreements']} disagreements"
+        )
+        block["validation: JSON Schema checks compiled"] = outcome
+        say(f"  {outcome['summary']}")
+        block["dbt: intermediate models as tables"] = self.dbt_materialisation()
+
+    def dbt_materialisation(self) -> dict[str, Any]:
+        """``dbt build`` on a copy of the national warehouse: the project as is, then with the
+        intermediate layer materialised as tables (each computed once, not per consumer)."""
+        source = self.work / "nights" / "national-months_12" / "warehouse.duckdb"
+        walls = {}
+        for variant in ("as_is", "intermediate_tables"):
+            folder = self.work / "prototypes" / f"dbt-{variant}"
+            shutil.rmtree(folder, ignore_errors=True)
+            shutil.copytree(
+                REPO_ROOT / "dbt_project",
+                folder / "dbt_project",
+                ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"),
+            )
+            if variant == "intermediate_tables":
+                project = folder / "dbt_project" / "dbt_project.yml"
+                text = project.read_text(encoding="utf-8")
+                marker = "    intermediate:\n      +schema: intermediate\n      +materialized: view\n"
+                if marker not in text:
+                    return {
+                        "summary": "skipped: dbt_project.yml no longer has the expected intermediate block"
+                    }
+                project.write_text(text.replace(marker, marker.replace("view", "table")), encoding="utf-8")
+            shutil.copy2(source, folder / "warehouse.duckdb")
+            env = self.plain_env() | {
+                "WAREHOUSE_DIR": str(folder),
+                "DBT_TARGET_PATH": str(folder / "target"),
+                "DBT_LOG_PATH": str(folder / "logs"),
+                "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+                "DBT_AS_OF_DATE": next_days(NATIONAL_AS_OF, INCREMENTAL_NIGHTS)[-1],
+                "COMMUNE_CALENDAR_START": NATIONAL_CALENDAR_START,
+            }
+            dbt = str(self.python.with_name("dbt"))
+            project_dir = str(folder / "dbt_project")
+            common = ["--project-dir", project_dir, "--profiles-dir", project_dir]
+            subprocess.run(
+                [dbt, "--no-use-colors", "parse", *common], env=env, capture_output=True, check=False
+            )
+            say(f"prototype: dbt build, {variant.replace('_', ' ')}")
+            run = self.measured(
+                f"proto-dbt-{variant}",
+                [dbt, "--no-use-colors", "build", *common, "--exclude-resource-type", "unit_test"],
+                env,
+            )
+            if run.returncode != 0:
+                return {"summary": f"dbt build {variant} failed; see {run.log}"}
+            walls[variant] = run.wall_seconds
+            say(f"  dbt build {variant}: {run.wall_seconds:.1f}s")
+        return walls | {
+            "summary": f"dbt build on the national warehouse: {walls['as_is']:.1f} s as is -> "
+            f"{walls['intermediate_tables']:.1f} s with the intermediate models as tables"
+        }
+
+    @staticmethod
+    def _duckdb() -> str:
+        from importlib.metadata import version
+
+        return version("duckdb")
+
+    @staticmethod
+    def _jsonschema() -> str:
+        from importlib.metadata import version
+
+        return version("jsonschema")
+
+    # -- the run -----------------------------------------------------------------------------
+
+    def phase(self, name: str, action: Callable[[], None]) -> None:
+        """Run one phase; a failure is recorded and the bench goes on with the others."""
+        started = time.perf_counter()
+        say(f"== {name} (load average {load_average()})")
+        try:
+            action()
+        except Exception as error:  # one broken phase must not lose the others' figures
+            self.results["errors"].append(
+                {
+                    "phase": name,
+                    "error": f"{type(error).__name__}: {error}",
+                    "traceback": traceback.format_exc()[-4000:],
+                }
+            )
+            say(f"!! {name} failed: {error}")
+        self.results.setdefault("phase_seconds", {})[name] = round(time.perf_counter() - started, 1)
+
+    @staticmethod
+    def code_state() -> dict[str, Any]:
+        """The commit and the uncommitted changes of the code measured (read-only git)."""
+
+        def git(*args: str) -> str:
+            done = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+            return done.stdout.strip()
+
+        paths = ["include", "dags", "dbt_project", "expectations", "pyproject.toml", "uv.lock"]
+        return {
+            "commit": git("rev-parse", "HEAD"),
+            "subject": git("log", "-1", "--format=%s"),
+            "uncommitted": git("status", "--porcelain", "--", *paths).splitlines(),
+            # The uncommitted changes, hashed: equal at start and end means the same code ran.
+            "diff_sha256": hashlib.sha256(git("diff", "HEAD", "--", *paths).encode()).hexdigest(),
+        }
+
+    def run(self) -> int:
+        self.results["machine"] = machine_info()
+        self.results["code_at_start"] = self.code_state()
+        self.phase("prepare the Airflow home", self.prepare)
+        national_provinces = self.provinces
+        with (
+            PortalProcess(TOKEN, self.logs / "portal-demo.log", cwd=REPO_ROOT) as demo,
+            PortalProcess(
+                TOKEN,
+                self.logs / "portal-national.log",
+                national=True,
+                provinces=national_provinces,
+                cwd=REPO_ROOT,
+            ) as national,
+        ):
+            self.results["dataset"] = self.describe_dataset(national)
+            say(
+                f"portals: demo {demo.url}, national {national.url} "
+                f"({national.dataset.get('versions')} versions, ready in {national.ready_seconds:.1f}s)"
+            )
+            self.phase("Airflow floor and demo night", lambda: self.floor_and_demo(demo))
+            self.phase("national nights", lambda: self.national_nights(national))
+            if not self.args.skip_dlt:
+                self.phase("dlt", lambda: self.dlt(national))
+            self.phase("pull without Airflow", lambda: self.pull_direct(national))
+            if not self.args.skip_prototypes:
+                self.phase("bigger pull batches", lambda: self.bigger_batches(national))
+        self.phase("load step vs read_json", self.loaders)
+        if not self.args.skip_prototypes:
+            self.phase("prototypes", self.prototypes)
+        self.results["finished_at"] = datetime.now().astimezone().isoformat(timespec="seconds")
+        self.results["code_at_end"] = self.code_state()
+        if self.results["code_at_end"] != self.results["code_at_start"]:
+            self.results["notes"].append(
+                "The project's code changed while the bench ran (see code_at_start / code_at_end): "
+                "the figures mix two versions; run it again on a quiet tree."
+            )
+        self.results["notes"] += self.notes()
+        json_path, md_path = write_results(self.results, self.args.out_dir)
+        say(f"results: {json_path} and {md_path.name}")
+        for target in json.loads(json_path.read_text(encoding="utf-8"))["targets"]:
+            ratio, limit = target["ratio"], target["limit"]
+            say(f"  {target['verdict']:>12}  {target['name']}: ratio {ratio} (limit {limit})")
+        return 1 if self.results["errors"] else 0
+
+    def describe_dataset(self, national: PortalProcess) -> dict[str, Any]:
+        from commune_dx.demo_portal.national_data import FIRST_PERIOD, LAST_PERIOD, build_national_dataset
+
+        started = time.perf_counter()
+        build_national_dataset(self.provinces)
+        return national.dataset | {
+            "provinces": self.provinces or "all",
+            "history": f"monthly periods {FIRST_PERIOD}…{LAST_PERIOD}, filed 2024-10…2025-10",
+            "portal_ready_seconds": national.ready_seconds,
+            "generation_seconds": round(time.perf_counter() - started, 3),
+            "national_clock": clock_for(NATIONAL_AS_OF),
+            "month_1_clock": clock_for(MONTH_1_AS_OF),
+        }
+
+    def notes(self) -> list[str]:
+        """Where the time goes, computed from this run's figures."""
+        notes = []
+        loads = [
+            r.get("load_average_before") for r in self._all_runs() if r.get("load_average_before") is not None
+        ]
+        if loads and max(loads) > 1.0:
+            notes.append(
+                f"The machine was shared during this run: 1-minute load average before the measured "
+                f"commands ranged {min(loads)}–{max(loads)} (2 CPUs); figures include that noise."
+            )
+        national = self.results.get("national_night") or {}
+        stages = national.get("stages") or {}
+        if stages:
+            total = national["wall_seconds"]
+            top = sorted(((v, k) for k, v in stages.items()), reverse=True)[:3]
+            notes.append(
+                "National night, biggest stages: "
+                + ", ".join(f"{k} {v:.1f} s ({100 * v / total:.0f} %)" for v, k in top)
+                + "."
+            )
+        incremental = self.results.get("incremental") or {}
+        one = (incremental.get("months_1") or {}).get("nights") or []
+        twelve = (incremental.get("months_12") or {}).get("nights") or []
+        if one and twelve:
+            stage_names = ("pull", "validate", "load", "dbt", "publish")
+            deltas = {
+                name: median([n["stages"][name] for n in twelve]) - median([n["stages"][name] for n in one])
+                for name in stage_names
+            }
+            notes.append(
+                "Incremental nights, 12 vs 1 month of history, difference of the median stage times: "
+                + ", ".join(f"{name} {delta:+.1f} s" for name, delta in deltas.items())
+                + "."
+            )
+        pull = (national.get("tasks") or {}).get("pull_unit_batch") or {}
+        direct = self.results.get("pull_direct") or {}
+        if pull and direct:
+            notes.append(
+                f"Pull: {pull['instances']} mapped task instances took {pull['seconds']:.1f} s in the DAG; "
+                f"the same pull without Airflow took {direct['seconds']:.1f} s, so about "
+                f"{pull['seconds'] - direct['seconds']:.1f} s is Airflow's per-task overhead."
+            )
+        return notes
+
+    def _all_runs(self) -> list[dict[str, Any]]:
+        runs = []
+        for section in ("floor", "demo_night"):
+            runs += (self.results.get(section) or {}).get("runs") or []
+        runs += ((self.results.get("demo_night") or {}).get("first_night") or {}).get("runs") or []
+        if self.results.get("national_night"):
+            runs.append(self.results["national_night"])
+        for block in (self.results.get("incremental") or {}).values():
+            runs += [block["initial"], *block["nights"]]
+        return runs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run_bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3, help="runs of the floor, demo night and loaders")
+    parser.add_argument(
+        "--provinces", default="", help="national data for these provinces only (default all)"
+    )
+    parser.add_argument("--work-dir", type=Path, default=BENCH_DIR / "work")
+    parser.add_argument(
+        "--out-dir", type=Path, default=BENCH_DIR, help="where results.json and RESULTS.md go"
+    )
+    parser.add_argument("--skip-dlt", action="store_true", help="no dlt comparison")
+    parser.add_argument("--skip-dlt-defaults", action="store_true", help="dlt tuned only")
+    parser.add_argument("--skip-prototypes", action="store_true", help="no prototype measurements")
+    args = parser.parse_args(argv)
+    return Bench(args).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,235 @@
+"""The benchmark harness (``bench/``, ``make bench``) on a tiny scale: its pieces work and the
+results file has its structure. Timings are not asserted here; ``make bench`` measures them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bench.loading_limits import compare, native_load, pull_results_of
+from bench.measure import ProcessTreeSampler, nightly_stages, parse_dag_log, peak_rss_by_task, run_measured
+from bench.portal import PortalProcess
+from bench.results import SECTIONS, evaluate_targets, write_results
+from bench.run_bench import clock_for, next_days
+from commune_dx.demo_portal.national_data import build_national_dataset, month_range, national_task_code
+from commune_dx.demo_portal.submission_log import listing_key
+
+SMALL_PROVINCE = "12"  # 38 communes, the smallest province of the reference list
+
+
+@pytest.fixture(scope="module")
+def small_national():
+    return build_national_dataset([SMALL_PROVINCE])
+
+
+def test_national_generator_for_one_province(small_national) -> None:
+    data = small_national
+    assert len(data.units) == 38 and all(u["active_from"] == "2024-01-01" for u in data.units)
+    codes = [t["task_code"] for t in data.tasks]
+    assert len(codes) == len(set(codes)) and all(c.split("-")[1] == SMALL_PROVINCE for c in codes)
+    assert data.submissions == sorted(data.submissions, key=listing_key)
+    forms = {v["form"] for v in data.submissions}
+    assert forms == {"task_report", "connectivity_report", "digital_skills_report", "public_service_report"}
+    periods = {v["period"] for v in data.submissions if v["form"] == "public_service_report"}
+    assert set(month_range("2024-09", "2025-09")) <= periods
+    assert any(v["version"] > 1 and v["status"] == "submitted" for v in data.submissions)  # corrections
+    assert any(v["status"] == "withdrawn" for v in data.submissions)
+    catalogue = set(codes) | {national_task_code("TW57-999", SMALL_PROVINCE)}
+    for version in data.submissions:
+        if version["form"] == "task_report":
+            assert {e["task_code"] for e in version["payload"]["tasks"]} <= catalogue
+    ids = [(v["submission_id"], v["version"]) for v in data.submissions]
+    assert len(ids) == len(set(ids))
+
+
+def test_national_generator_is_deterministic(small_national) -> None:
+    again = build_national_dataset([SMALL_PROVINCE])
+    assert json.dumps(again.__dict__, ensure_ascii=False) == json.dumps(
+        small_national.__dict__, ensure_ascii=False
+    )
+
+
+def test_national_portal_process_and_clock(tmp_path: Path) -> None:
+    with PortalProcess(
+        "smoke-token", tmp_path / "portal.log", national=True, provinces=[SMALL_PROVINCE]
+    ) as portal:
+        assert portal.dataset["units"] == 38
+        portal.set_clock(clock_for("2024-10-31"))
+        request = urllib.request.Request(
+            f"{portal.url}/api/v1/submissions?limit=500", headers={"Authorization": "Bearer smoke-token"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            items = json.loads(response.read())["items"]
+    assert items and max(i["updated_at"] for i in items) <= "2024-11-01T01:00:00+07:00"
+
+
+def test_sampler_sees_the_whole_process_tree(tmp_path: Path) -> None:
+    child = "import time; b = bytearray(60 * 1024 * 1024); time.sleep(0.8)"
+    parent = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {child!r}])"
+    run = run_measured([sys.executable, "-c", parent], {}, tmp_path / "tree.log", tmp_path)
+    assert run.returncode == 0 and run.samples > 0
+    assert run.peak_rss_bytes > 60 * 1024 * 1024 > run.peak_single_process_rss_bytes - 60 * 1024 * 1024
+    sampler = ProcessTreeSampler(2**22 + 12345)  # no such process: nothing to add up
+    assert sampler.sample() == 0
+
+
+def test_dag_log_stages() -> None:
+    log = textwrap.dedent("""\
+        2025-01-01T00:00:00.000000Z [info ] [DAG TEST] starting task_id=preflight map_index=-1 [x]
+        2025-01-01T00:00:02.000000Z [info ] [DAG TEST] end task task_id=preflight map_index=-1 [x]
+        2025-01-01T00:00:02.500000Z [info ] [DAG TEST] starting task_id=pull_unit_batch map_index=1 [x]
+        2025-01-01T00:00:03.000000Z [info ] [DAG TEST] end task task_id=pull_unit_batch map_index=1 [x]
+        2025-01-01T00:00:03.000000Z [info ] [DAG TEST] starting task_id=pull_unit_batch map_index=0 [x]
+        2025-01-01T00:00:04.500000Z [info ] [DAG TEST] end task task_id=pull_unit_batch map_index=0 [x]
+        2025-01-01T00:00:05.000000Z [info ] loaded 120 versions, 100 new [commune_dx.nightly]
+        2025-01-01T00:00:06.000000Z [info ] DagRun Finished: dag_id=x, run_duration=6.0, state=success, x
+        """)
+    parsed = parse_dag_log(log)
+    assert parsed["state"] == "success" and parsed["versions_landed"] == 120 and parsed["versions_new"] == 100
+    pull = parsed["tasks"]["pull_unit_batch"]
+    assert (pull["instances"], pull["seconds"], pull["busy_seconds"]) == (2, 2.0, 2.0)
+    stages = nightly_stages(parsed, wall_seconds=10.0)
+    assert stages["preflight"] == 2.0 and stages["validate"] == 0.0
+    assert stages["airflow_outside_tasks"] == pytest.approx(6.0)
+
+
+def test_peak_rss_by_task() -> None:
+    parsed = parse_dag_log(
+        "2025-01-01T00:00:00.000000Z [info ] [DAG TEST] starting task_id=load map_index=-1\n"
+        "2025-01-01T00:00:02.000000Z [info ] [DAG TEST] end task task_id=load map_index=-1\n"
+    )
+    start = datetime(2025, 1, 1, tzinfo=UTC).timestamp()
+    series = [(start - 1, 900), (start + 0.5, 300), (start + 1.5, 500), (start + 3, 800)]
+    assert peak_rss_by_task(series, parsed["tasks"]) == {"load": 500}
+
+
+def _landing(tmp_path: Path, data) -> Path:
+    """A landing folder as a night leaves it: the client's compact records, units, tasks and
+    a validation result per version (a few invalid, with reasons)."""
+    from commune_dx.loading import content_hash
+
+    run_dir = tmp_path / "landing"
+    (run_dir / "units").mkdir(parents=True)
+    (run_dir / "units.json").write_text(json.dumps(data.units, ensure_ascii=False), encoding="utf-8")
+    (run_dir / "tasks.json").write_text(json.dumps(data.tasks, ensure_ascii=False), encoding="utf-8")
+    results = []
+    for unit in data.units:
+        records = [
+            json.dumps(v, ensure_ascii=False, separators=(",", ":"))
+            for v in data.submissions
+            if v["unit_code"] == unit["unit_code"]
+        ]
+        (run_dir / "units" / f"{unit['unit_code']}.jsonl").write_text(
+            "".join(r + "\n" for r in records), encoding="utf-8"
+        )
+        for i, record in enumerate(records):
+            reasons = ["payload: made up", "period: made up"] if i % 17 == 3 else []
+            results.append(
+                {"content_hash": content_hash(record), "is_valid": not reasons, "reasons": reasons}
+            )
+    (run_dir / "validation.jsonl").write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results), encoding="utf-8"
+    )
+    return run_dir
+
+
+@pytest.mark.parametrize("primary_keys", [True, False])
+def test_native_load_prototype_writes_what_load_run_writes(
+    tmp_path: Path, small_national, primary_keys
+) -> None:
+    from commune_dx.loading import load_run
+
+    run_dir = _landing(tmp_path, small_national)
+    pulls = pull_results_of(run_dir)
+    python_stats = load_run(tmp_path / "python.duckdb", run_dir, "smoke", "2025-09-30", pulls)
+    native_stats = native_load(
+        tmp_path / "native.duckdb", run_dir, "smoke", "2025-09-30", pulls, primary_keys
+    )
+    assert python_stats == native_stats
+    assert compare(tmp_path / "python.duckdb", tmp_path / "native.duckdb")["identical"]
+    again = native_load(tmp_path / "native.duckdb", run_dir, "smoke-2", "2025-09-30", pulls, primary_keys)
+    assert again == {"versions_landed": native_stats["versions_landed"], "versions_new": 0}  # idempotent
+
+
+def test_loading_limits_command_line(tmp_path: Path, small_national) -> None:
+    run_dir = _landing(tmp_path, small_national)
+    for what, args in (
+        ("read_json", ["--source", str(run_dir / "units" / "*.jsonl")]),
+        ("small_tables", ["--run-dir", str(run_dir)]),
+    ):
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bench.loading_limits",
+                what,
+                *args,
+                "--db",
+                str(tmp_path / f"{what}.duckdb"),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parents[1],
+        )
+        result = json.loads(done.stdout.splitlines()[-1])
+        assert result["seconds"] >= 0 and result["db_bytes"] > 0
+
+
+def test_results_file_structure(tmp_path: Path) -> None:
+    results = {
+        "command": "python -m bench.run_bench",
+        "started_at": "x",
+        "finished_at": "y",
+        "machine": {"nproc": 2, "memory_bytes": 2**34, "python": "3.11", "packages": {"duckdb": "1.5"}},
+        "dataset": {"units": 38, "tasks": 175, "versions": 1696},
+        "floor": {"median_wall_seconds": 15.0, "wall_seconds": [15.0], "runs": []},
+        "demo_night": {
+            "median_wall_seconds": 29.0,
+            "wall_seconds": [29.0],
+            "runs": [],
+            "median_run": {"wall_seconds": 29.0, "stages": {"pull": 1.0}},
+        },
+        "national_night": {
+            "wall_seconds": 120.0,
+            "peak_rss_bytes": 2**30,
+            "stages": {"pull": 20.0, "load": 20.0},
+            "versions_landed": 128000,
+            "pull_load_versions_per_second": 3200,
+        },
+        "incremental": {
+            "months_1": {"median_wall_seconds": 30.0, "nights": [], "initial": None},
+            "months_12": {"median_wall_seconds": 60.0, "nights": [], "initial": None},
+        },
+        "dlt": {"tuned": {"versions": 128000, "run_seconds": 32.0, "versions_per_second": 4000}},
+        "loaders": {
+            "load_run": {"median_seconds": 20.0},
+            "read_json_per_unit_files": {"median_seconds": 2.0},
+        },
+    }
+    json_path, md_path = write_results(results, tmp_path)
+    written = json.loads(json_path.read_text(encoding="utf-8"))
+    assert set(SECTIONS) <= set(written)
+    targets = {t["name"]: t for t in written["targets"]}
+    assert len(targets) == 7
+    for target in targets.values():
+        assert {"name", "goal", "ratio", "limit", "met", "verdict", "measured"} <= set(target)
+    assert targets["demo night vs Airflow floor"]["ratio"] == pytest.approx(29 / 15, abs=1e-3)
+    assert targets["demo night vs Airflow floor"]["met"] is True
+    assert targets["pull+load vs dlt"]["met"] is False
+    assert targets["incremental night, 12 vs 1 month of history"]["verdict"] == "MISSED"
+    markdown = md_path.read_text(encoding="utf-8")
+    assert "## Targets" in markdown and "MISSED" in markdown
+    assert all(t.met is None for t in evaluate_targets({}))  # a partial run says "not measured"
+
+
+def test_bench_calendar() -> None:
+    assert clock_for("2025-09-30") == "2025-10-01T01:00:00+07:00"
+    assert next_days("2024-10-31", 2) == ["2024-11-01", "2024-11-02"]
