@@ -64,6 +64,8 @@ MONTH_1_AS_OF = "2024-10-31"  # first load with 1 month of history
 DEMO_FIRST_AS_OF = "2025-09-20"  # make run's nights: 2025-09-19, -20, -21
 DEMO_AS_OF = "2025-09-21"
 INCREMENTAL_NIGHTS = 2  # the 1st and 2nd of the next month: the filing days
+# The code the figures depend on (a change of it during a run is flagged in the results).
+CODE_PATHS = ("include", "dags", "dbt_project", "expectations", "pyproject.toml", "uv.lock")
 PULL_VARIANTS = ("project", "client-per-thread", "client-per-thread-one-sync")  # bench/pull_direct.py
 BIG_BATCH = 500  # units per mapped pull task in the batch-size prototype (the default is 50)
 
@@ -630,21 +632,29 @@ class Bench:
         self.results.setdefault("phase_seconds", {})[name] = round(time.perf_counter() - started, 1)
 
     @staticmethod
-    def code_state() -> dict[str, Any]:
-        """The commit and the uncommitted changes of the code measured (read-only git)."""
+    def code_state(commit: str = "HEAD") -> dict[str, Any]:
+        """The commit, the tree of the measured code in it and the uncommitted changes to that
+        code (read-only git). Commits that touch only bench/ or docs leave ``project_tree`` as is."""
 
         def git(*args: str) -> str:
             done = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
             return done.stdout.strip()
 
-        paths = ["include", "dags", "dbt_project", "expectations", "pyproject.toml", "uv.lock"]
         return {
-            "commit": git("rev-parse", "HEAD"),
-            "subject": git("log", "-1", "--format=%s"),
-            "uncommitted": git("status", "--porcelain", "--", *paths).splitlines(),
+            "commit": git("rev-parse", commit),
+            "subject": git("log", "-1", "--format=%s", commit),
+            "project_tree": hashlib.sha256(
+                git("ls-tree", "-r", commit, "--", *CODE_PATHS).encode()
+            ).hexdigest(),
+            "uncommitted": git("status", "--porcelain", "--", *CODE_PATHS).splitlines(),
             # The uncommitted changes, hashed: equal at start and end means the same code ran.
-            "diff_sha256": hashlib.sha256(git("diff", "HEAD", "--", *paths).encode()).hexdigest(),
+            "diff_sha256": hashlib.sha256(git("diff", "HEAD", "--", *CODE_PATHS).encode()).hexdigest(),
         }
+
+    @staticmethod
+    def same_code(start: dict[str, Any], end: dict[str, Any]) -> bool:
+        keys = ("project_tree", "uncommitted", "diff_sha256")
+        return all(start.get(key) == end.get(key) for key in keys)
 
     def run(self) -> int:
         self.results["machine"] = machine_info()
@@ -678,7 +688,7 @@ class Bench:
             self.phase("prototypes", self.prototypes)
         self.results["finished_at"] = datetime.now().astimezone().isoformat(timespec="seconds")
         self.results["code_at_end"] = self.code_state()
-        if self.results["code_at_end"] != self.results["code_at_start"]:
+        if not self.same_code(self.results["code_at_start"], self.results["code_at_end"]):
             self.results["notes"].append(
                 "The project's code changed while the bench ran (see code_at_start / code_at_end): "
                 "the figures mix two versions; run it again on a quiet tree."
