@@ -11,8 +11,7 @@ and ``bench/RESULTS.md``:
    months of history;
 4. dlt 1.31 (``bench/dlt_pipeline.py``, its own venv) loading the same portal, tuned and with
    its defaults; the project's pull code without Airflow;
-5. the load step alone against DuckDB's ``read_json`` over the same files, and a prototype of
-   the load done by DuckDB itself; prototypes of the validation and dbt changes.
+5. the load step alone against DuckDB's ``read_json`` over the same files.
 
 Every command's wall time and the peak RSS of its whole process tree are measured; the
 stages of each night come from its ``airflow dags test`` log. Everything runs under
@@ -55,7 +54,6 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = REPO_ROOT / "bench"
 TOKEN = "bench-token"
 DLT_VERSION = "1.31.0"
-FASTJSONSCHEMA_VERSION = "2.21.2"
 # The national calendar (see commune_dx.demo_portal.national_data): filings from October 2024
 # (period 2024-09) to September 2025 are the 12 months of history.
 NATIONAL_CALENDAR_START = "2024-09"
@@ -66,8 +64,6 @@ DEMO_AS_OF = "2025-09-21"
 INCREMENTAL_NIGHTS = 2  # the 1st and 2nd of the next month: the filing days
 # The code the figures depend on (a change of it during a run is flagged in the results).
 CODE_PATHS = ("include", "dags", "dbt_project", "expectations", "pyproject.toml", "uv.lock")
-PULL_VARIANTS = ("project", "client-per-thread", "client-per-thread-one-sync")  # bench/pull_direct.py
-BIG_BATCH = 500  # units per mapped pull task in the batch-size prototype (the default is 50)
 
 
 def say(message: str) -> None:
@@ -117,7 +113,7 @@ class Bench:
 
     def prepare(self) -> None:
         """The bench's own Airflow home (metadata DB migrated, pool created)."""
-        for folder in ("nights", "logs", "loaders", "dlt", "prototypes"):
+        for folder in ("nights", "logs", "loaders", "dlt"):
             shutil.rmtree(self.work / folder, ignore_errors=True)
         self.logs.mkdir(parents=True, exist_ok=True)
         os.environ["AIRFLOW_HOME"] = str(self.airflow_home)
@@ -297,45 +293,6 @@ class Bench:
             }
         self.results["incremental"] = incremental
 
-    def bigger_batches(self, national: PortalProcess) -> None:
-        """The national first load and its next night again with 500 units per pull batch
-        (7 mapped pull tasks instead of 67): what Airflow's per-task overhead costs."""
-        settings = {"COMMUNE_UNITS_PER_BATCH": str(BIG_BATCH)}
-        warehouse = self.work / "nights" / "national-big-batches"
-        runs = []
-        for as_of in (NATIONAL_AS_OF, *next_days(NATIONAL_AS_OF, 1)):
-            say(f"national night with {BIG_BATCH} units per pull batch (as of {as_of})")
-            runs.append(
-                self.night(
-                    f"national-big-batches-{as_of}",
-                    national,
-                    warehouse,
-                    as_of,
-                    NATIONAL_CALENDAR_START,
-                    settings,
-                )
-            )
-        first, following = runs
-        base = self.results.get("national_night") or {}
-        base_next = ((self.results.get("incremental") or {}).get("months_12") or {}).get("nights") or [{}]
-        base_pull = (base.get("stages") or {}).get("pull")
-        next_pull = (base_next[0].get("stages") or {}).get("pull")
-        base_tasks = ((base.get("tasks") or {}).get("pull_unit_batch") or {}).get("instances")
-        block = self.results.setdefault("prototypes", {})
-        block[f"airflow: {BIG_BATCH} units per pull batch (COMMUNE_UNITS_PER_BATCH)"] = {
-            "settings": settings,
-            "first_load": first,
-            "next_night": following,
-            "summary": (
-                f"pull stage of the national first load {base_pull} s -> {first['stages']['pull']:.1f} s "
-                f"({first['tasks']['pull_unit_batch']['instances']} mapped tasks instead of {base_tasks}), "
-                f"of the next night {next_pull} s -> {following['stages']['pull']:.1f} s (whole nights: "
-                f"{base.get('wall_seconds')} s -> {first['wall_seconds']:.1f} s and "
-                f"{base_next[0].get('wall_seconds')} s -> "
-                f"{following['wall_seconds']:.1f} s, other stages moving with the machine's load)"
-            ),
-        }
-
     def dlt(self, national: PortalProcess) -> None:
         """dlt's rest_api source over the same portal snapshot as the national night."""
         python = self.venv("dlt-venv", [f"dlt[duckdb,parquet]=={DLT_VERSION}", f"duckdb=={self._duckdb()}"])
@@ -378,48 +335,35 @@ class Bench:
         self.results["dlt"] = block
 
     def pull_direct(self, national: PortalProcess) -> None:
-        """The project's pull code without Airflow, as it is and, with ``--repeats`` rounds,
-        the prototypes of ``bench/pull_direct.py`` (a client per thread, one sync per batch)."""
+        """The project's pull code without Airflow (``bench/pull_direct.py``), as dlt runs."""
         national.set_clock(clock_for(NATIONAL_AS_OF))
-        variants = ["project"] if self.args.skip_prototypes else list(PULL_VARIANTS)
-        runs: dict[str, list[dict[str, Any]]] = {variant: [] for variant in variants}
+        outcomes = []
         for i in range(1, self.args.repeats + 1):
-            for variant in variants:
-                say(f"pull without Airflow, {variant} (round {i}/{self.args.repeats})")
-                run = self.measured(
-                    f"pull-direct-{variant}-{i}",
-                    [
-                        str(self.python),
-                        "-m",
-                        "bench.pull_direct",
-                        "--url",
-                        national.url,
-                        "--token",
-                        TOKEN,
-                        "--out-dir",
-                        str(self.work / "loaders" / "pull"),
-                        "--variant",
-                        variant,
-                    ],
-                )
-                outcome = last_json_line(Path(run.log)) | {"peak_rss_bytes": run.peak_rss_bytes}
-                runs[variant].append(outcome)
-                say(f"  {variant}: {outcome['versions']} versions in {outcome['seconds']:.1f}s")
-        summary: dict[str, dict[str, Any]] = {}
-        for variant, outcomes in runs.items():
-            seconds = median([o["seconds"] for o in outcomes])
-            summary[variant] = outcomes[-1] | {
-                "seconds": seconds,
-                "all_seconds": [o["seconds"] for o in outcomes],
-                "versions_per_second": round(outcomes[-1]["versions"] / seconds),
-            }
-        self.results["pull_direct"] = summary["project"]
-        if len(summary) > 1:
-            self.results.setdefault("prototypes", {})["pulling: a client per thread, one sync per batch"] = {
-                "variants": summary,
-                "summary": ", ".join(f"{v} {o['seconds']:.1f} s" for v, o in summary.items())
-                + f" (medians of {self.args.repeats}, {summary['project']['versions']:,} versions)",
-            }
+            say(f"pull without Airflow (round {i}/{self.args.repeats})")
+            run = self.measured(
+                f"pull-direct-{i}",
+                [
+                    str(self.python),
+                    "-m",
+                    "bench.pull_direct",
+                    "--url",
+                    national.url,
+                    "--token",
+                    TOKEN,
+                    "--out-dir",
+                    str(self.work / "loaders" / "pull"),
+                ],
+            )
+            outcome = last_json_line(Path(run.log)) | {"peak_rss_bytes": run.peak_rss_bytes}
+            outcomes.append(outcome)
+            say(f"  {outcome['versions']} versions in {outcome['seconds']:.1f}s")
+        seconds = median([o["seconds"] for o in outcomes])
+        self.results["pull_direct"] = outcomes[-1] | {
+            "seconds": seconds,
+            "all_seconds": [o["seconds"] for o in outcomes],
+            "versions_per_second": round(outcomes[-1]["versions"] / seconds),
+            "peak_rss_bytes": max(o["peak_rss_bytes"] for o in outcomes),
+        }
 
     def national_landing(self) -> Path:
         landing = self.work / "nights" / "national-months_12" / "landing"
@@ -429,7 +373,7 @@ class Bench:
         return runs[-1]
 
     def loaders(self) -> None:
-        """load_run alone, the DuckDB prototype, read_json per-unit files and one file."""
+        """load_run alone, read_json over the per-unit files and over one file."""
         run_dir = self.national_landing()
         folder = self.work / "loaders"
         folder.mkdir(parents=True, exist_ok=True)
@@ -439,11 +383,8 @@ class Bench:
         concatenate(run_dir, one_file)
         cases = {
             "load_run": ["load_run", "--run-dir", str(run_dir)],
-            "native_load": ["native_load", "--run-dir", str(run_dir)],
-            "native_load_no_pk": ["native_load_no_pk", "--run-dir", str(run_dir)],
             "read_json_per_unit_files": ["read_json", "--source", str(run_dir / "units" / "*.jsonl")],
             "read_json_one_file": ["read_json", "--source", str(one_file)],
-            "small_tables": ["small_tables", "--run-dir", str(run_dir)],
         }
         block: dict[str, Any] = {"run_dir": str(run_dir)}
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in cases}
@@ -472,145 +413,13 @@ class Bench:
                 "peak_rss_bytes": max(m["peak_rss_bytes"] for m in measured),
                 "runs": measured,
             }
-        for variant in ("native_load", "native_load_no_pk"):
-            compared = self.measured(
-                f"loader-compare-{variant}",
-                [
-                    str(self.python),
-                    "-m",
-                    "bench.loading_limits",
-                    "compare",
-                    "--db",
-                    str(folder / "load_run.duckdb"),
-                    "--other-db",
-                    str(folder / f"{variant}.duckdb"),
-                ],
-            )
-            block[f"{variant}_vs_load_run"] = last_json_line(Path(compared.log))
-        block["native_vs_load_run"] = block["native_load_vs_load_run"]
         self.results["loaders"] = block
-
-    def prototypes(self) -> None:
-        """What the owners' changes would buy, measured on the national night's data."""
-        block: dict[str, Any] = self.results.setdefault("prototypes", {})
-        run_dir = self.national_landing()
-        loaders = self.results.get("loaders") or {}
-        small = (loaders.get("small_tables") or {}).get("runs") or []
-        if small:
-            executemany = median([r["executemany_seconds"] for r in small])
-            set_based = median([r["set_based_seconds"] for r in small])
-            block["loading: set-based inserts of units, tasks, pull outcomes"] = {
-                "executemany_seconds": executemany,
-                "set_based_seconds": set_based,
-                "summary": f"{small[-1]['rows']:,} rows: executemany {executemany:.2f} s -> one DataFrame "
-                f"per table {set_based:.2f} s (of a {loaders['load_run']['median_seconds']:.1f} s load)",
-            }
-        if loaders.get("native_load_no_pk"):
-            no_pk = loaders["native_load_no_pk"]
-            seconds = loaders["load_run"]["median_seconds"]
-            limit = loaders["read_json_per_unit_files"]["median_seconds"]
-            identical = loaders["native_load_no_pk_vs_load_run"]["identical"]
-            block["loading: DuckDB load, raw tables without PRIMARY KEY (anti-join keeps the key)"] = {
-                "summary": f"load_run {seconds:.1f} s -> {no_pk['median_seconds']:.1f} s "
-                f"({no_pk['versions_per_second']:,} versions/s, "
-                f"{no_pk['median_seconds'] / limit:.1f}x read_json over the per-unit files), "
-                f"identical raw tables: {identical}",
-            }
-        if loaders.get("native_load"):
-            block["loading: the whole load done by DuckDB"] = {
-                "summary": f"load_run {loaders['load_run']['median_seconds']:.1f} s -> "
-                f"{loaders['native_load']['median_seconds']:.1f} s "
-                f"({loaders['native_load']['versions_per_second']:,} versions/s), identical raw "
-                f"tables: {loaders['native_vs_load_run']['identical']}",
-            }
-        python = self.venv(
-            "proto-venv", [f"fastjsonschema=={FASTJSONSCHEMA_VERSION}", f"jsonschema=={self._jsonschema()}"]
-        )
-        say("prototype: the forms' JSON Schemas compiled with fastjsonschema")
-        run = self.measured(
-            "proto-validation",
-            [
-                str(python),
-                str(BENCH_DIR / "proto_validation.py"),
-                "--run-dir",
-                str(run_dir),
-                "--forms-dir",
-                str(REPO_ROOT / "include" / "commune_dx" / "contract" / "forms"),
-            ],
-        )
-        outcome = last_json_line(Path(run.log))
-        outcome["summary"] = (
-            f"{outcome['payloads']:,} payloads: jsonschema {outcome['jsonschema_seconds']:.1f} s "
-            f"-> fastjsonschema {outcome['fastjsonschema_seconds']:.1f} s, "
-            f"{outcome['disagreements']} disagreements"
-        )
-        block["validation: JSON Schema checks compiled"] = outcome
-        say(f"  {outcome['summary']}")
-        block["dbt: intermediate models as tables"] = self.dbt_materialisation()
-
-    def dbt_materialisation(self) -> dict[str, Any]:
-        """``dbt build`` on a copy of the national warehouse: the project as is, then with the
-        intermediate layer materialised as tables (each computed once, not per consumer)."""
-        source = self.work / "nights" / "national-months_12" / "warehouse.duckdb"
-        walls = {}
-        for variant in ("as_is", "intermediate_tables"):
-            folder = self.work / "prototypes" / f"dbt-{variant}"
-            shutil.rmtree(folder, ignore_errors=True)
-            shutil.copytree(
-                REPO_ROOT / "dbt_project",
-                folder / "dbt_project",
-                ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"),
-            )
-            if variant == "intermediate_tables":
-                project = folder / "dbt_project" / "dbt_project.yml"
-                text = project.read_text(encoding="utf-8")
-                marker = "    intermediate:\n      +schema: intermediate\n      +materialized: view\n"
-                if marker not in text:
-                    return {
-                        "summary": "skipped: dbt_project.yml no longer has the expected intermediate block"
-                    }
-                project.write_text(text.replace(marker, marker.replace("view", "table")), encoding="utf-8")
-            shutil.copy2(source, folder / "warehouse.duckdb")
-            env = self.plain_env() | {
-                "WAREHOUSE_DIR": str(folder),
-                "DBT_TARGET_PATH": str(folder / "target"),
-                "DBT_LOG_PATH": str(folder / "logs"),
-                "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-                "DBT_AS_OF_DATE": next_days(NATIONAL_AS_OF, INCREMENTAL_NIGHTS)[-1],
-                "COMMUNE_CALENDAR_START": NATIONAL_CALENDAR_START,
-            }
-            dbt = str(self.python.with_name("dbt"))
-            project_dir = str(folder / "dbt_project")
-            common = ["--project-dir", project_dir, "--profiles-dir", project_dir]
-            subprocess.run(
-                [dbt, "--no-use-colors", "parse", *common], env=env, capture_output=True, check=False
-            )
-            say(f"prototype: dbt build, {variant.replace('_', ' ')}")
-            run = self.measured(
-                f"proto-dbt-{variant}",
-                [dbt, "--no-use-colors", "build", *common, "--exclude-resource-type", "unit_test"],
-                env,
-            )
-            if run.returncode != 0:
-                return {"summary": f"dbt build {variant} failed; see {run.log}"}
-            walls[variant] = run.wall_seconds
-            say(f"  dbt build {variant}: {run.wall_seconds:.1f}s")
-        return walls | {
-            "summary": f"dbt build on the national warehouse: {walls['as_is']:.1f} s as is -> "
-            f"{walls['intermediate_tables']:.1f} s with the intermediate models as tables"
-        }
 
     @staticmethod
     def _duckdb() -> str:
         from importlib.metadata import version
 
         return version("duckdb")
-
-    @staticmethod
-    def _jsonschema() -> str:
-        from importlib.metadata import version
-
-        return version("jsonschema")
 
     # -- the run -----------------------------------------------------------------------------
 
@@ -681,11 +490,7 @@ class Bench:
             if not self.args.skip_dlt:
                 self.phase("dlt", lambda: self.dlt(national))
             self.phase("pull without Airflow", lambda: self.pull_direct(national))
-            if not self.args.skip_prototypes:
-                self.phase("bigger pull batches", lambda: self.bigger_batches(national))
         self.phase("load step vs read_json", self.loaders)
-        if not self.args.skip_prototypes:
-            self.phase("prototypes", self.prototypes)
         self.results["finished_at"] = datetime.now().astimezone().isoformat(timespec="seconds")
         self.results["code_at_end"] = self.code_state()
         if not self.same_code(self.results["code_at_start"], self.results["code_at_end"]):
@@ -784,7 +589,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--skip-dlt", action="store_true", help="no dlt comparison")
     parser.add_argument("--skip-dlt-defaults", action="store_true", help="dlt tuned only")
-    parser.add_argument("--skip-prototypes", action="store_true", help="no prototype measurements")
     args = parser.parse_args(argv)
     return Bench(args).run()
 

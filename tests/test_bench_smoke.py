@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.loading_limits import compare, native_load, pull_results_of
+from bench.loading_limits import pull_results_of
 from bench.measure import ProcessTreeSampler, nightly_stages, parse_dag_log, peak_rss_by_task, run_measured
 from bench.portal import PortalProcess
 from bench.results import SECTIONS, evaluate_targets, write_results
@@ -113,7 +113,7 @@ def test_peak_rss_by_task() -> None:
 def _landing(tmp_path: Path, data) -> Path:
     """A landing folder as a night leaves it: the client's compact records, units, tasks and
     a validation result per version (a few invalid, with reasons)."""
-    from commune_dx.loading import content_hash
+    from commune_dx.loading import content_hash, iter_landed_versions, write_line_map
 
     run_dir = tmp_path / "landing"
     (run_dir / "units").mkdir(parents=True)
@@ -137,32 +137,66 @@ def _landing(tmp_path: Path, data) -> Path:
     (run_dir / "validation.jsonl").write_text(
         "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results), encoding="utf-8"
     )
+    write_line_map(run_dir, iter_landed_versions(run_dir))
     return run_dir
 
 
-@pytest.mark.parametrize("primary_keys", [True, False])
-def test_native_load_prototype_writes_what_load_run_writes(
-    tmp_path: Path, small_national, primary_keys
-) -> None:
+def test_load_run_parses_what_read_json_parses_and_is_idempotent(tmp_path: Path, small_national) -> None:
+    """The load's envelope parse (one JSON parse per record, in SQL) gives the same typed rows
+    as DuckDB's own read_json over the same files; every version is stored once, with its
+    validation result; a second load of the same landing adds nothing."""
+    import duckdb
+
+    from bench.loading_limits import READ_JSON_COLUMNS
     from commune_dx.loading import load_run
 
     run_dir = _landing(tmp_path, small_national)
     pulls = pull_results_of(run_dir)
-    python_stats = load_run(tmp_path / "python.duckdb", run_dir, "smoke", "2025-09-30", pulls)
-    native_stats = native_load(
-        tmp_path / "native.duckdb", run_dir, "smoke", "2025-09-30", pulls, primary_keys
+    db = tmp_path / "load.duckdb"
+    stats = load_run(db, run_dir, "smoke", "2025-09-30", pulls)
+    versions = len(small_national.submissions)
+    assert stats == {"versions_landed": versions, "versions_new": versions}
+    assert load_run(db, run_dir, "smoke-2", "2025-09-30", pulls) == {
+        "versions_landed": versions,
+        "versions_new": 0,
+    }
+    ours = (  # the payload as staging derives it from the record
+        "submission_id, version, unit_code, form, form_version, period, status, submitted_at, "
+        "updated_at, nfc_normalize(CAST(json_extract(record, '$.payload') AS VARCHAR))"
     )
-    assert python_stats == native_stats
-    assert compare(tmp_path / "python.duckdb", tmp_path / "native.duckdb")["identical"]
-    again = native_load(tmp_path / "native.duckdb", run_dir, "smoke-2", "2025-09-30", pulls, primary_keys)
-    assert again == {"versions_landed": native_stats["versions_landed"], "versions_new": 0}  # idempotent
+    # read_json keeps text as sent; the load normalises it to NFC (the demo data has NFD notes).
+    theirs = (
+        "submission_id, version, unit_code, form, form_version, period, status, submitted_at, "
+        "updated_at, nfc_normalize(CAST(json(payload) AS VARCHAR))"
+    )
+    con = duckdb.connect(str(db), read_only=True)
+    con.execute("SET TimeZone = 'Asia/Ho_Chi_Minh'")
+    glob = str(run_dir / "units" / "*.jsonl").replace("'", "''")
+    source = f"read_json('{glob}', format = 'newline_delimited', columns = {READ_JSON_COLUMNS})"
+    differing = con.execute(
+        f"SELECT count(*) FROM ((SELECT {ours} FROM raw.submission_versions EXCEPT ALL "
+        f"SELECT {theirs} FROM {source}) UNION ALL (SELECT {theirs} FROM {source} EXCEPT ALL "
+        f"SELECT {ours} FROM raw.submission_versions))"
+    ).fetchone()[0]
+    assert differing == 0
+    counts = con.execute(
+        "SELECT (SELECT count(*) FROM raw.submission_versions), "
+        "(SELECT count(DISTINCT (submission_id, version, content_hash)) FROM raw.submission_versions), "
+        "(SELECT count(*) FROM raw.validation_results), "
+        "(SELECT count(*) FILTER (WHERE NOT is_valid AND reasons LIKE '%made up%') "
+        " FROM raw.validation_results)"
+    ).fetchone()
+    con.close()
+    lines = (run_dir / "validation.jsonl").read_text(encoding="utf-8").splitlines()
+    invalid = sum(1 for line in lines if not json.loads(line)["is_valid"])
+    assert counts == (versions, versions, versions, invalid) and invalid > 0
 
 
 def test_loading_limits_command_line(tmp_path: Path, small_national) -> None:
     run_dir = _landing(tmp_path, small_national)
     for what, args in (
         ("read_json", ["--source", str(run_dir / "units" / "*.jsonl")]),
-        ("small_tables", ["--run-dir", str(run_dir)]),
+        ("load_run", ["--run-dir", str(run_dir)]),
     ):
         done = subprocess.run(
             [
@@ -213,17 +247,20 @@ def test_results_file_structure(tmp_path: Path) -> None:
             "load_run": {"median_seconds": 20.0},
             "read_json_per_unit_files": {"median_seconds": 2.0},
         },
+        "pull_direct": {"seconds": 12.0, "versions": 128000},
     }
     json_path, md_path = write_results(results, tmp_path)
     written = json.loads(json_path.read_text(encoding="utf-8"))
     assert set(SECTIONS) <= set(written)
     targets = {t["name"]: t for t in written["targets"]}
-    assert len(targets) == 7
+    assert len(targets) == 8
     for target in targets.values():
         assert {"name", "goal", "ratio", "limit", "met", "verdict", "measured"} <= set(target)
     assert targets["demo night vs Airflow floor"]["ratio"] == pytest.approx(29 / 15, abs=1e-3)
     assert targets["demo night vs Airflow floor"]["met"] is True
     assert targets["pull+load vs dlt"]["met"] is False
+    without_airflow = targets["pull+load vs dlt, both without Airflow"]
+    assert without_airflow["ratio"] == pytest.approx(128000 / 32 / 4000, abs=1e-3)  # pull 12 s + load 20 s
     assert targets["incremental night, 12 vs 1 month of history"]["verdict"] == "MISSED"
     markdown = md_path.read_text(encoding="utf-8")
     assert "## Targets" in markdown and "MISSED" in markdown
@@ -233,3 +270,23 @@ def test_results_file_structure(tmp_path: Path) -> None:
 def test_bench_calendar() -> None:
     assert clock_for("2025-09-30") == "2025-10-01T01:00:00+07:00"
     assert next_days("2024-10-31", 2) == ["2024-11-01", "2024-11-02"]
+
+
+def test_load_run_refuses_a_landing_line_changed_after_validation(tmp_path: Path, small_national) -> None:
+    """The load takes each line's sha256 from the validate step's line map; a line edited since
+    (another length) stops the load with a clear error, and nothing is stored."""
+    import duckdb
+
+    from commune_dx.loading import load_run
+
+    run_dir = _landing(tmp_path, small_national)
+    unit_file = sorted((run_dir / "units").glob("*.jsonl"))[0]
+    lines = unit_file.read_text(encoding="utf-8").split("\n")
+    lines[1] = lines[1].replace('"version":', '"version": ', 1)
+    unit_file.write_text("\n".join(lines), encoding="utf-8")
+    db = tmp_path / "load.duckdb"
+    with pytest.raises(duckdb.Error, match=rf"{unit_file.name} line 2 has no validation result or changed"):
+        load_run(db, run_dir, "smoke", "2025-09-30", pull_results_of(run_dir))
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT count(*) FROM raw.submission_versions").fetchone()[0] == 0
+    con.close()

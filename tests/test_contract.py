@@ -18,6 +18,7 @@ import yaml
 from hypothesis import HealthCheck, settings
 from jsonschema import Draft202012Validator
 from schemathesis import Case
+from schemathesis.core.parameters import ParameterLocation
 from schemathesis.hooks import HookContext
 
 from commune_dx.demo_portal.demo_data import build_demo_dataset
@@ -61,7 +62,10 @@ def live_portal(contract_portal: RunningPortal) -> Iterator[RunningPortal]:
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 def test_portal_conforms_to_the_contract(case: Case, live_portal: RunningPortal) -> None:
-    case.call_and_validate(base_url=live_portal.url, headers=AUTH)
+    # A case made invalid in its headers (e.g. no Authorization) is sent as generated: adding
+    # the token would turn it into a valid request and the portal's 200 into a false failure.
+    bad_headers = case.meta is not None and case.meta.is_negative_at(ParameterLocation.HEADER)
+    case.call_and_validate(base_url=live_portal.url, headers=None if bad_headers else AUTH)
 
 
 def _component_validator(document: dict[str, Any], name: str) -> Draft202012Validator:

@@ -45,7 +45,7 @@ create schema if not exists raw;
 create table raw.submission_versions (
     submission_id varchar, version integer, unit_code varchar, form varchar,
     form_version integer, period varchar, status varchar, submitted_at timestamptz,
-    updated_at timestamptz, payload json, record varchar, content_hash varchar,
+    updated_at timestamptz, record varchar, content_hash varchar,
     pulled_at timestamptz, run_id varchar
 );
 create table raw.validation_results (
@@ -256,10 +256,10 @@ def _insert_submissions(con: duckdb.DuckDBPyConnection, items, run_id: str) -> N
         record = json.dumps(item, ensure_ascii=False)
         digest = hashlib.sha256(record.encode()).hexdigest()
         envelope = [sid, version, unit, form, period, status, submitted, updated]
-        stored = [json.dumps(payload, ensure_ascii=False), record, digest, pulled, run_id]
+        stored = [record, digest, pulled, run_id]
         con.execute(
             "insert into raw.submission_versions values (?, ?, ?, ?, 1, ?, ?, ?::timestamptz, "
-            "?::timestamptz, ?::json, ?, ?, ?::timestamptz, ?)",
+            "?::timestamptz, ?, ?, ?::timestamptz, ?)",
             envelope + stored,
         )
         con.execute(

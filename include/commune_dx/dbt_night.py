@@ -1,8 +1,11 @@
 """The night's dbt work in one process: ``dbt build``, source freshness, and the docs site.
 
-Run as ``python -m commune_dx.dbt_night DOCS_DIR`` with the dbt environment set (see
-:func:`commune_dx.nightly.dbt_build`). The project is parsed once and the manifest reused by
-each command, so the extra steps cost little; the warehouse has one writer (this process).
+Run as ``python -m commune_dx.dbt_night DOCS_DIR AS_OF_DATE`` with the dbt environment set (see
+:func:`commune_dx.nightly.dbt_build`). The as-of date goes to dbt as the one row of
+``raw.dbt_run_context`` (see ``dbt_project/macros/run_vars.sql``), not as a var or env var:
+those change every night and would make dbt re-parse the whole project each time. The project
+is parsed once and the manifest reused by each command, so the extra steps cost little; the
+warehouse has one writer (this process).
 The docs site (``dbt docs generate --static``) is regenerated only when the project changed,
 since it documents models and columns, not the night's data.
 
@@ -17,9 +20,10 @@ import shutil
 import sys
 from pathlib import Path
 
+import duckdb
 from dbt.cli.main import dbtRunner
 
-from commune_dx.settings import DBT_PROJECT_DIR
+from commune_dx.settings import DBT_PROJECT_DIR, Settings
 
 COMMON = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
 
@@ -36,7 +40,21 @@ def _project_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def main(docs_dir: Path) -> int:
+def write_run_context(working_db: Path, as_of_date: str) -> None:
+    """Replace ``raw.dbt_run_context`` with the night's as-of date (closed before dbt opens)."""
+    con = duckdb.connect(str(working_db))
+    try:
+        con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+        con.execute(
+            "CREATE OR REPLACE TABLE raw.dbt_run_context AS SELECT CAST(? AS DATE) AS as_of_date",
+            [as_of_date],
+        )
+    finally:
+        con.close()
+
+
+def main(docs_dir: Path, as_of_date: str) -> int:
+    write_run_context(Settings.from_env().working_db, as_of_date)
     parsed = dbtRunner().invoke(["--no-use-colors", "parse", *COMMON])
     if not parsed.success:
         return 1
@@ -61,4 +79,4 @@ def main(docs_dir: Path) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1])))
+    sys.exit(main(Path(sys.argv[1]), sys.argv[2]))

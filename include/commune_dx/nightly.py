@@ -11,11 +11,18 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from commune_dx.loading import iter_landed_versions, load_run, read_watermarks
+from commune_dx.loading import (
+    LandedVersion,
+    iter_landed_versions,
+    load_run,
+    read_watermarks,
+    write_line_map,
+)
 from commune_dx.portal_client import (
     PipelineError,
     PortalClient,
@@ -94,15 +101,24 @@ def pull(config: PortalConfig, settings: Settings, key: str, batch: dict[str, An
 
 
 def validate(settings: Settings, key: str) -> dict[str, int]:
-    """Validate every version the night pulled; write ``validation.jsonl`` for the load."""
+    """Validate every version the night pulled; write ``validation.jsonl`` (a verdict per
+    distinct version) and the line map (each landed line's sha256) for the load."""
     run_dir = landing_run_dir(settings, key)
     units = json.loads((run_dir / "units.json").read_text(encoding="utf-8"))
     tasks = json.loads((run_dir / "tasks.json").read_text(encoding="utf-8"))
     reference = Reference(
         units={u["unit_code"]: u for u in units}, tasks={t["task_code"]: t for t in tasks}
     )
-    # One verdict per distinct content: a version re-sent identically is checked once.
-    unique = {v.key: v for v in iter_landed_versions(run_dir)}
+    # One verdict per distinct content: a version re-sent identically is checked once. The line
+    # map tells the load each landed line's sha256 (it need not hash them again).
+    unique: dict[str, LandedVersion] = {}
+
+    def landed() -> Iterator[LandedVersion]:
+        for version in iter_landed_versions(run_dir):
+            unique.setdefault(version.key, version)
+            yield version
+
+    write_line_map(run_dir, landed())
     versions = [VersionToCheck(key=key, item=v.item) for key, v in unique.items()]
     started = time.monotonic()
     outcomes = validate_versions(versions, reference, settings.gx_docs_dir, run_name=key)
@@ -139,11 +155,11 @@ def dbt_build(settings: Settings, as_of_date: str) -> dict[str, Any]:
         "DBT_TARGET_PATH": str(settings.dbt_target_dir),
         "DBT_LOG_PATH": str(settings.warehouse_dir / "logs"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        # Through the environment, not --vars: changed vars force a full re-parse every night.
-        "DBT_AS_OF_DATE": as_of_date,
         "COMMUNE_CALENDAR_START": settings.calendar_start,
     }
-    command = [sys.executable, "-m", "commune_dx.dbt_night", str(settings.dbt_docs_dir)]
+    # The as-of date reaches dbt as a table row (raw.dbt_run_context), not a var or env var:
+    # either changes every night and forces a full re-parse of the project (~4 s).
+    command = [sys.executable, "-m", "commune_dx.dbt_night", str(settings.dbt_docs_dir), as_of_date]
     started = time.monotonic()
     completed = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     for line in completed.stdout.splitlines():

@@ -76,7 +76,7 @@ class Settings:
         return cls(
             warehouse_dir=Path(warehouse).resolve(),
             calendar_start=os.environ.get("COMMUNE_CALENDAR_START", "2025-07"),
-            units_per_batch=_env_int("COMMUNE_UNITS_PER_BATCH", 500),
+            units_per_batch=_env_int("COMMUNE_UNITS_PER_BATCH", 1000),
             pull_threads=_env_int("COMMUNE_PULL_THREADS", 4),
             page_limit=_env_int("COMMUNE_PAGE_LIMIT", 500),
             max_page_bytes=_env_int("COMMUNE_MAX_PAGE_BYTES", 32 * 1024 * 1024),

@@ -21,7 +21,9 @@ renamed as (
         cast(form_version as integer) as form_version,
         cast(period as varchar) as period,
         cast(status as varchar) as submission_status,
-        cast(payload as json) as payload,
+        -- the payload is stored once, in the record as received: extracted and NFC-normalised here
+        cast(nfc_normalize(cast(coalesce(json_extract(record, '$.payload'), 'null') as varchar)) as json)
+            as payload,
         cast(record as varchar) as record,
 
         -- timestamps
