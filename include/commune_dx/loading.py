@@ -340,8 +340,9 @@ def load_run(
 ) -> dict[str, int]:
     """Load one run's landing zone into the raw layer, atomically and idempotently.
 
-    DuckDB reads the landing files itself (records verbatim, hashed, envelope parsed and
-    NFC-normalised in SQL); the validation results join on the content hash. Watermarks advance
+    DuckDB reads the landing files itself (records verbatim, each with the sha256 the validate
+    step recorded in the line map, envelope parsed and NFC-normalised in SQL); the validation
+    results join on the content hash. Watermarks advance
     only over versions stored by this same transaction. ``commit_delay_seconds`` holds the
     transaction open before COMMIT (crash tests only).
     """

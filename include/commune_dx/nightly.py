@@ -11,13 +11,11 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from commune_dx.loading import (
-    LandedVersion,
     iter_landed_versions,
     load_run,
     read_watermarks,
@@ -111,14 +109,9 @@ def validate(settings: Settings, key: str) -> dict[str, int]:
     )
     # One verdict per distinct content: a version re-sent identically is checked once. The line
     # map tells the load each landed line's sha256 (it need not hash them again).
-    unique: dict[str, LandedVersion] = {}
-
-    def landed() -> Iterator[LandedVersion]:
-        for version in iter_landed_versions(run_dir):
-            unique.setdefault(version.key, version)
-            yield version
-
-    write_line_map(run_dir, landed())
+    landed = list(iter_landed_versions(run_dir))
+    write_line_map(run_dir, landed)
+    unique = {v.key: v for v in landed}
     versions = [VersionToCheck(key=key, item=v.item) for key, v in unique.items()]
     started = time.monotonic()
     outcomes = validate_versions(versions, reference, settings.gx_docs_dir, run_name=key)
