@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -718,3 +719,64 @@ def test_build_without_as_of_date_fails_clearly(nights):
     result, _ = _dbt_build(nights["warehouse_dir"], nights["work_dir"], None)
     assert result.returncode != 0
     assert "`as_of_date` is required" in result.stdout + result.stderr
+
+
+def _dbt_night(warehouse_dir: Path, work_dir: Path, as_of_date: str):
+    """Run the nightly's dbt step (``python -m commune_dx.dbt_night``) as `dbt_build` does."""
+    env = {
+        **os.environ,
+        "WAREHOUSE_DIR": str(warehouse_dir),
+        "DBT_TARGET_PATH": str(work_dir / "target"),
+        "DBT_LOG_PATH": str(work_dir / "logs"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DBT_LOG_LEVEL_FILE": "none",
+    }
+    command = [sys.executable, "-m", "commune_dx.dbt_night", str(work_dir / "docs"), as_of_date]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    return result.stdout
+
+
+def _view_sql(database: Path, name: str) -> str:
+    with duckdb.connect(str(database), read_only=True) as con:
+        return con.execute("select sql from duckdb_views() where view_name = ?", [name]).fetchone()[0]
+
+
+def test_nightly_dbt_recreates_views_only_when_they_may_differ(nights, tmp_path):
+    """The nightly skips re-creating views and seeds only when the last nightly build left them
+    and nothing changed since; a manual `dbt build --vars` in between bakes its date into the
+    views, so the next night must re-create them; every data test runs either way."""
+    warehouse_dir, work_dir = tmp_path / "warehouse", tmp_path / "dbt"
+    warehouse_dir.mkdir()
+    shutil.copyfile(nights["warehouse_dir"] / "warehouse.duckdb", warehouse_dir / "warehouse.duckdb")
+    database = warehouse_dir / "warehouse.duckdb"
+    skipped = "are unchanged since the last build that created them: not re-created"
+
+    # The fixture was built with `--vars` (a literal date in the views): no nightly state yet.
+    assert "dbt_run_context" not in _view_sql(database, "int_reporting_months")
+    first = _dbt_night(warehouse_dir, work_dir, "2025-09-21")
+    assert skipped not in first
+    assert "17 view models" in first
+    assert "dbt_run_context" in _view_sql(database, "int_reporting_months")
+    with duckdb.connect(str(database), read_only=True) as con:
+        marts_first = {m: sorted(map(repr, con.execute(f"select * from marts.{m}").fetchall()))
+                       for m in ("reporting_completeness", "reporting_rate", "quarantine")}
+
+    second = _dbt_night(warehouse_dir, work_dir, "2025-09-21")
+    assert skipped in second
+    built_first, built_second = (
+        re.search(r"Finished running (.*) in \d+ hours", out).group(1) for out in (first, second)
+    )
+    assert "view model" not in built_second and "seed" not in built_second
+    data_tests = re.search(r"\d+ data tests", built_first).group(0)
+    assert data_tests in built_second  # every data test ran
+    with duckdb.connect(str(database), read_only=True) as con:
+        for mart, rows in marts_first.items():
+            assert sorted(map(repr, con.execute(f"select * from marts.{mart}").fetchall())) == rows
+
+    manual, _ = _dbt_build(warehouse_dir, work_dir, "2025-09-21")
+    assert manual.returncode == 0, manual.stdout[-4000:]
+    assert "dbt_run_context" not in _view_sql(database, "int_reporting_months")
+    third = _dbt_night(warehouse_dir, work_dir, "2025-09-21")
+    assert skipped not in third
+    assert "dbt_run_context" in _view_sql(database, "int_reporting_months")

@@ -75,3 +75,9 @@ def test_rerunning_the_same_night_gives_identical_marts(night, portal):
     again = run_night_cli(AS_OF, warehouse, connection_json(portal.url, portal.token))
     assert again.returncode == 0, again.output[-4000:]
     assert marts_digest(warehouse / "serving.duckdb") == before
+    # Everything the rerun received was stored by the first run, with its verdict: nothing is
+    # validated again, and dbt keeps the views and the seed that run created.
+    assert "validated 0 versions" in again.output
+    assert " already stored, not checked again" in again.output
+    log = (warehouse / "logs" / f"night-{AS_OF}.log").read_text(encoding="utf-8")
+    assert "views and 1 seed(s) are unchanged since the last build" in log

@@ -196,6 +196,37 @@ def read_watermarks(path: Path) -> dict[str, tuple[str, str]]:
     return {code: (ts, sid) for code, ts, sid in rows}
 
 
+def stored_content_hashes(path: Path, hashes: Iterable[str]) -> set[str]:
+    """Those of ``hashes`` already stored in ``raw.submission_versions``; empty before the
+    first load.
+
+    A stored version got its verdict the night it was stored, and the load never stores a
+    second one for it, so the validate step need not check it again. The content hash is the
+    sha256 of the whole record, so the same hash means the same submission, version and payload.
+    """
+    wanted = sorted(set(hashes))
+    if not wanted or not path.exists():
+        return set()
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        exists = con.execute(
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_schema = 'raw' AND table_name = 'submission_versions'"
+        ).fetchone()[0]
+        if not exists:
+            return set()
+        # One text parameter (a 128,000-item list parameter costs ~1 s), and the answer is the
+        # hashes not stored, usually the fewer (0.14 s for 128,000 hashes, 4,000 new).
+        rows = con.execute(
+            "SELECT h FROM (SELECT unnest(string_split(?, ',')) AS h) w "
+            "WHERE NOT EXISTS (SELECT 1 FROM raw.submission_versions s WHERE s.content_hash = w.h)",
+            [",".join(wanted)],
+        ).fetchall()
+    finally:
+        con.close()
+    return set(wanted).difference(row[0] for row in rows)
+
+
 def _load_reference_communes(con: duckdb.DuckDBPyConnection) -> None:
     """Replace raw.reference_communes with the bundled CSV (codes as text, names in NFC)."""
     path = str(REFERENCE_DIR / "vn_communes_2025.csv").replace("'", "''")
