@@ -171,8 +171,8 @@ def finish(working_db: Path, state: tuple[str, list[tuple[str, str]], list[tuple
 
 def main(docs_dir: Path, as_of_date: str) -> int:
     working_db = Settings.from_env().working_db
-    # The manifest (manifest.json, ~0.4 s to write) is written once, by the build: not by the
-    # parse nor by the freshness check.
+    # The manifest (manifest.json, ~0.4 s to write) is written at most once, by the build: not
+    # by the parse nor by the freshness check.
     parsed = dbtRunner().invoke(["--no-use-colors", "--no-write-json", "parse", *COMMON])
     if not parsed.success:
         return 1
@@ -182,19 +182,23 @@ def main(docs_dir: Path, as_of_date: str) -> int:
     views, seeds = views_and_seeds(manifest)
     unchanged = prepare_warehouse(working_db, as_of_date, fingerprint, views, seeds)
     runner = dbtRunner(manifest=manifest)
+    stamp = docs_dir / ".manifest.sha256"
+    docs_current = stamp.exists() and stamp.read_text() == project
+    # manifest.json and run_results.json (~0.5 s to write) only when the docs need them; the
+    # night's results are in the task log either way.
+    build_args = BUILD if not docs_current else [BUILD[0], "--no-write-json", *BUILD[1:]]
     if unchanged:
         print(f"dbt: the {len(views)} views and {len(seeds)} seed(s) are unchanged since the last "
               "build that created them: not re-created (the views' data tests still run, the "
               "seeds' do not)", flush=True)
-        build = runner.invoke([*BUILD, *WITHOUT_VIEWS_AND_SEEDS])
+        build = runner.invoke([*build_args, *WITHOUT_VIEWS_AND_SEEDS])
     else:
-        build = runner.invoke(BUILD)
+        build = runner.invoke(build_args)
     if not build.success:
         return 1
     runner.invoke(["--no-use-colors", "--no-write-json", "source", "freshness", *COMMON])
     target = Path(os.environ["DBT_TARGET_PATH"])
-    stamp = docs_dir / ".manifest.sha256"
-    if not stamp.exists() or stamp.read_text() != project:
+    if not docs_current:
         docs = runner.invoke(["--no-use-colors", "docs", "generate", *COMMON, "--static", "--no-compile"])
         if docs.success:
             docs_dir.mkdir(parents=True, exist_ok=True)
