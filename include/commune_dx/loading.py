@@ -175,25 +175,33 @@ def connect_working(path: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def read_watermarks(path: Path) -> dict[str, tuple[str, str]]:
-    """Each unit's watermark (updated_at ISO text, submission_id); empty before the first load."""
+def _query_raw(
+    path: Path, table: str, sql: str, params: list[Any] | None = None
+) -> list[tuple] | None:
+    """Rows of ``sql`` over the working warehouse, read-only; None before ``raw.<table>`` exists."""
     if not path.exists():
-        return {}
+        return None
     con = duckdb.connect(str(path), read_only=True)
     try:
         exists = con.execute(
             "SELECT count(*) FROM information_schema.tables "
-            "WHERE table_schema = 'raw' AND table_name = 'watermarks'"
+            "WHERE table_schema = 'raw' AND table_name = ?",
+            [table],
         ).fetchone()[0]
-        if not exists:
-            return {}
-        rows = con.execute(
-            "SELECT unit_code, strftime(updated_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%f+00:00'),"
-            " submission_id FROM raw.watermarks"
-        ).fetchall()
+        return con.execute(sql, params or []).fetchall() if exists else None
     finally:
         con.close()
-    return {code: (ts, sid) for code, ts, sid in rows}
+
+
+def read_watermarks(path: Path) -> dict[str, tuple[str, str]]:
+    """Each unit's watermark (updated_at ISO text, submission_id); empty before the first load."""
+    rows = _query_raw(
+        path,
+        "watermarks",
+        "SELECT unit_code, strftime(updated_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%f+00:00'),"
+        " submission_id FROM raw.watermarks",
+    )
+    return {code: (ts, sid) for code, ts, sid in rows or []}
 
 
 def stored_content_hashes(path: Path, hashes: Iterable[str]) -> set[str]:
@@ -205,25 +213,19 @@ def stored_content_hashes(path: Path, hashes: Iterable[str]) -> set[str]:
     sha256 of the whole record, so the same hash means the same submission, version and payload.
     """
     wanted = sorted(set(hashes))
-    if not wanted or not path.exists():
+    if not wanted:
         return set()
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        exists = con.execute(
-            "SELECT count(*) FROM information_schema.tables "
-            "WHERE table_schema = 'raw' AND table_name = 'submission_versions'"
-        ).fetchone()[0]
-        if not exists:
-            return set()
-        # One text parameter (a 128,000-item list parameter costs ~1 s), and the answer is the
-        # hashes not stored, usually the fewer (0.14 s for 128,000 hashes, 4,000 new).
-        rows = con.execute(
-            "SELECT h FROM (SELECT unnest(string_split(?, ',')) AS h) w "
-            "WHERE NOT EXISTS (SELECT 1 FROM raw.submission_versions s WHERE s.content_hash = w.h)",
-            [",".join(wanted)],
-        ).fetchall()
-    finally:
-        con.close()
+    # One text parameter (a 128,000-item list parameter costs ~1 s), and the answer is the
+    # hashes not stored, usually the fewer (0.14 s for 128,000 hashes, 4,000 new).
+    rows = _query_raw(
+        path,
+        "submission_versions",
+        "SELECT h FROM (SELECT unnest(string_split(?, ',')) AS h) w "
+        "WHERE NOT EXISTS (SELECT 1 FROM raw.submission_versions s WHERE s.content_hash = w.h)",
+        [",".join(wanted)],
+    )
+    if rows is None:
+        return set()  # no warehouse or no raw table yet: nothing is stored
     return set(wanted).difference(row[0] for row in rows)
 
 
