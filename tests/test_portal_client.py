@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
@@ -116,3 +117,28 @@ def test_a_failing_unit_keeps_what_it_received_and_reports_failure(faulty, tmp_p
     assert result.outcome == "failed" and "HTTP 503" in result.error
     assert (tmp_path / "A25-SKHCN.jsonl").read_text() == ""
     assert not list(tmp_path.glob("*.part"))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"items": [{"a": 1, "a": 2, "n": 0.1, "big": 123456789012345678901234567890}]}',
+        b'{"items": [{"x": NaN, "y": Infinity}]}',  # json accepts them, msgspec does not
+        b'{"items": [{"s": "\\ud800", "e": "\\u00e9", "f": 1e400}]}',
+        '\ufeff{"items": [{"t": "Hòa"}]}'.encode(),  # a byte-order mark
+        '{"items": [{"t": "Hoà"}]}'.encode("utf-16"),  # json detects other encodings
+    ],
+)
+def test_pages_parse_exactly_as_json_does(body):
+    from commune_dx.portal_client import _parse_object
+
+    parsed = _parse_object(body, "http://portal/api/v1/submissions")
+    expected = json.loads(body)
+    assert json.dumps(parsed, ensure_ascii=False) == json.dumps(expected, ensure_ascii=False)
+
+
+def test_a_page_that_is_not_json_is_a_protocol_error():
+    from commune_dx.portal_client import PortalProtocolError, _parse_object
+
+    with pytest.raises(PortalProtocolError, match="did not answer JSON"):
+        _parse_object(b'{"items": [1, 2', "http://portal/api/v1/submissions")
