@@ -293,21 +293,26 @@ def _dbt_executable() -> str:
     return found
 
 
-def _dbt_build(warehouse_dir: Path, work_dir: Path, as_of_date: str | None):
-    """Run the real `dbt build` as the pipeline does; return (completed process, seconds)."""
-    project = str(DBT_PROJECT_DIR)
-    command = [_dbt_executable(), "build", "--project-dir", project, "--profiles-dir", project]
-    if as_of_date is not None:
-        command += ["--vars", f"{{as_of_date: {as_of_date}}}"]
-    env = {
+def _dbt_env(warehouse_dir: Path, work_dir: Path) -> dict[str, str]:
+    return {
         **os.environ,
         "WAREHOUSE_DIR": str(warehouse_dir),
         "DBT_TARGET_PATH": str(work_dir / "target"),
         "DBT_LOG_PATH": str(work_dir / "logs"),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
+
+
+def _dbt_build(warehouse_dir: Path, work_dir: Path, as_of_date: str | None):
+    """Run the real `dbt build` as the pipeline does; return (completed process, seconds)."""
+    project = str(DBT_PROJECT_DIR)
+    command = [_dbt_executable(), "build", "--project-dir", project, "--profiles-dir", project]
+    if as_of_date is not None:
+        command += ["--vars", f"{{as_of_date: {as_of_date}}}"]
     started = time.monotonic()
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        command, env=_dbt_env(warehouse_dir, work_dir), capture_output=True, text=True, timeout=600
+    )
     return result, time.monotonic() - started
 
 
@@ -723,14 +728,7 @@ def test_build_without_as_of_date_fails_clearly(nights):
 
 def _dbt_night(warehouse_dir: Path, work_dir: Path, as_of_date: str):
     """Run the nightly's dbt step (``python -m commune_dx.dbt_night``) as `dbt_build` does."""
-    env = {
-        **os.environ,
-        "WAREHOUSE_DIR": str(warehouse_dir),
-        "DBT_TARGET_PATH": str(work_dir / "target"),
-        "DBT_LOG_PATH": str(work_dir / "logs"),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DBT_LOG_LEVEL_FILE": "none",
-    }
+    env = _dbt_env(warehouse_dir, work_dir) | {"DBT_LOG_LEVEL_FILE": "none"}
     command = [sys.executable, "-m", "commune_dx.dbt_night", str(work_dir / "docs"), as_of_date]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]

@@ -102,9 +102,10 @@ def relations_digest(con: duckdb.DuckDBPyConnection, views: list[tuple[str, str]
 
 
 def _state_row(con: duckdb.DuckDBPyConnection) -> tuple[str, str] | None:
+    schema, table = STATE_TABLE.split(".")  # constants, inlined (see prepare_warehouse)
     exists = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'raw' "
-        "AND table_name = 'dbt_relations_state'"
+        f"SELECT count(*) FROM duckdb_tables() WHERE schema_name = '{schema}' "
+        f"AND table_name = '{table}'"
     ).fetchone()[0]
     if not exists:
         return None
