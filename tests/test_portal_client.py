@@ -119,6 +119,9 @@ def test_a_failing_unit_keeps_what_it_received_and_reports_failure(faulty, tmp_p
     assert not list(tmp_path.glob("*.part"))
 
 
+FLOATS = "[0.0, -0.0, 1E2, 100.0, 0.1, 2.5e-3, 1e-4, 9.5e-05, 1e-05, 1e15, 9999999999999998.0, 1e16, 1.5e300]"
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -127,14 +130,49 @@ def test_a_failing_unit_keeps_what_it_received_and_reports_failure(faulty, tmp_p
         b'{"items": [{"s": "\\ud800", "e": "\\u00e9", "f": 1e400}]}',
         '\ufeff{"items": [{"t": "Hòa"}]}'.encode(),  # a byte-order mark
         '{"items": [{"t": "Hoà"}]}'.encode("utf-16"),  # json detects other encodings
+        b'{"items": [{"pct": 12.5, "mbps": 0.0, "h": 3, "t": "\\u0001\\n\\"\\\\/\\u2028"}, [1.0, 1e-4]]}',
+        # Floats json writes in another form than msgspec (1e+16, 1e-05): json writes the page.
+        *(f'{{"items": [{{"f": {f}}}]}}'.encode() for f in FLOATS.strip("[]").split(", ")),
     ],
 )
-def test_pages_parse_exactly_as_json_does(body):
-    from commune_dx.portal_client import _parse_object
+def test_pages_parse_and_write_back_exactly_as_json_does(body):
+    from commune_dx.portal_client import _encode_records, _parse_object
 
-    parsed = _parse_object(body, "http://portal/api/v1/submissions")
+    parsed, exact = _parse_object(body, "http://portal/api/v1/submissions")
     expected = json.loads(body)
     assert json.dumps(parsed, ensure_ascii=False) == json.dumps(expected, ensure_ascii=False)
+    if "\\ud800" in body.decode("utf-8", "replace"):
+        return  # not valid Unicode: see the next test
+    records = _encode_records(parsed["items"], exact, "U")
+    assert records == [
+        json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode() for item in expected["items"]
+    ]
+
+
+def test_every_float_form_is_written_back_as_json_writes_it():
+    from commune_dx.portal_client import _encode_records, _parse_object
+
+    body = f'{{"items": [{{"f": {FLOATS}}}]}}'.encode()
+    parsed, exact = _parse_object(body, "http://portal/api/v1/submissions")
+    assert not exact  # 1e-05 and 1e16 are written differently by msgspec: json decides
+    record = _encode_records(parsed["items"], exact, "U")[0]
+    assert record == json.dumps(json.loads(body)["items"][0], separators=(",", ":")).encode()
+    assert b"1e-05" in record and b"1e+16" in record
+    safe = b'{"items": [{"f": [0.0, -0.0, 100.0, 0.1, 1e-4, 1e15, 9999999999999998.0]}]}'
+    parsed, exact = _parse_object(safe, "http://portal/api/v1/submissions")
+    assert exact
+    assert _encode_records(parsed["items"], exact, "U")[0] == (
+        b'{"f":[0.0,-0.0,100.0,0.1,0.0001,1000000000000000.0,9999999999999998.0]}'
+    )
+
+
+def test_a_record_that_is_not_valid_unicode_fails_its_unit_with_a_clear_error():
+    from commune_dx.portal_client import PortalProtocolError, _encode_records, _parse_object
+
+    body = b'{"items": [{"submission_id": "S1", "s": "ok \\ud800"}]}'
+    parsed, exact = _parse_object(body, "http://portal/api/v1/submissions")
+    with pytest.raises(PortalProtocolError, match=r"'S1' of unit U contains text that is not valid Unicode"):
+        _encode_records(parsed["items"], exact, "U")
 
 
 def test_a_page_that_is_not_json_is_a_protocol_error():

@@ -122,12 +122,12 @@ def pull_unit(
     tmp = out_dir / f"{code}.jsonl.part"
     received = 0
     error = None
-    with tmp.open("w", encoding="utf-8") as fh:
+    with tmp.open("wb") as fh:
         try:
             for page in client.iter_submission_pages(code, since, limit=page_limit):
                 for record in page.records:
                     fh.write(record)
-                    fh.write("\n")
+                    fh.write(b"\n")
                 received += len(page.records)
         except PortalAuthError:
             raise
