@@ -102,9 +102,14 @@ def commune_nightly():
 
     @task
     def validate(pulled: list) -> dict:
+        from commune_dx.nightly import prestart_dbt
         from commune_dx.nightly import validate as run_validate
 
-        return run_validate(Settings.from_env(), _night()[1])
+        as_of, key = _night()
+        # dbt's start-up (imports, parsing the project) runs on the other core meanwhile; it
+        # opens the warehouse only when dbt_build asks, after the load.
+        prestart_dbt(Settings.from_env(), as_of, key)
+        return run_validate(Settings.from_env(), key)
 
     @task
     def load(pulled: list, validated: dict) -> dict:
@@ -119,7 +124,8 @@ def commune_nightly():
     def dbt_build(loaded: dict) -> dict:
         from commune_dx.nightly import dbt_build as run_dbt
 
-        return run_dbt(Settings.from_env(), _night()[0])
+        as_of, key = _night()
+        return run_dbt(Settings.from_env(), as_of, key)
 
     @task(outlets=[SERVING_ASSET, PARQUET_ASSET])
     def publish(built: dict) -> dict:

@@ -783,3 +783,107 @@ def test_nightly_dbt_recreates_views_only_when_they_may_differ(nights, tmp_path)
     third = _dbt_night(warehouse_dir, work_dir, "2025-09-21")
     assert skipped not in third
     assert "dbt_run_context" in _view_sql(database, "int_reporting_months")
+
+
+def _wait_for(path: Path, text: str, seconds: float = 120) -> str:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        content = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+        if text in content:
+            return content
+        time.sleep(0.1)
+    raise AssertionError(f"{text!r} did not appear in {path} within {seconds}s: {content[-3000:]}")
+
+
+@pytest.fixture()
+def night_settings(nights, tmp_path, monkeypatch):
+    """Settings for the nightly's dbt step on a copy of the fixture warehouse."""
+    from commune_dx.settings import Settings
+
+    warehouse_dir = tmp_path / "warehouse"
+    warehouse_dir.mkdir()
+    shutil.copyfile(nights["warehouse_dir"] / "warehouse.duckdb", warehouse_dir / "warehouse.duckdb")
+    monkeypatch.setenv("WAREHOUSE_DIR", str(warehouse_dir))
+    monkeypatch.setenv("DBT_LOG_LEVEL_FILE", "none")
+    return Settings.from_env()
+
+
+LATE_INVALID = ("ps-10003-08", 1, "10003", "public_service_report", "2025-08", "submitted",
+                "2025-09-04 10:00:00+07", "2025-09-04 10:00:00+07", services(1, 2, 0, 1, 1),
+                "x-rules: loaded while dbt was waiting", "2025-09-05 01:05:00+07")
+
+
+def test_dbt_started_early_waits_without_the_warehouse_then_builds_what_the_load_wrote(
+    night_settings, caplog
+):
+    """validate starts dbt early; it parses but leaves the warehouse to the load until
+    dbt_build asks; a process another night left waiting is superseded."""
+    from commune_dx import nightly
+    from commune_dx.dbt_handoff import handoff_dir
+    from commune_dx.pulling import landing_run_dir
+
+    settings = night_settings
+    stale = handoff_dir(landing_run_dir(settings, "2025-09-20__failed_night"))
+    nightly.prestart_dbt(settings, "2025-09-20", "2025-09-20__failed_night")
+    stale_pid = int((stale / "pid").read_text())
+    handoff = handoff_dir(landing_run_dir(settings, "2025-09-21__night"))
+    nightly.prestart_dbt(settings, "2025-09-21", "2025-09-21__night")
+    assert (stale / "go").read_text() == "superseded"
+
+    _wait_for(handoff / "output.log", "waiting for dbt_build")
+    # The load writes while dbt waits: DuckDB would refuse if dbt held the file.
+    with duckdb.connect(str(settings.working_db)) as con:
+        _insert_submissions(con, [LATE_INVALID], "night-2025-09-21-late")
+
+    with caplog.at_level("INFO", logger="commune_dx"):
+        nightly.dbt_build(settings, "2025-09-21", "2025-09-21__night")
+    assert "the dbt process was started early, during validate" in caplog.text
+    assert "Completed successfully" in caplog.text
+    assert (handoff / "go").read_text() == "build" and (handoff / "exit").read_text() == "0"
+    with duckdb.connect(str(settings.working_db), read_only=True) as con:
+        quarantined = {r[0] for r in con.execute("select submission_id from marts.quarantine").fetchall()}
+        as_of = con.execute("select as_of_date from raw.dbt_run_context").fetchone()[0]
+    assert "ps-10003-08" in quarantined and str(as_of) == "2025-09-21"
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{stale_pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{stale_pid}").exists(), "the superseded dbt process is still running"
+
+
+def test_dbt_started_early_but_never_asked_exits_and_dbt_build_starts_its_own(
+    night_settings, caplog, monkeypatch
+):
+    from commune_dx import nightly
+    from commune_dx.dbt_handoff import EXPIRED, handoff_dir
+    from commune_dx.pulling import landing_run_dir
+
+    settings = night_settings
+    monkeypatch.setenv("COMMUNE_DBT_PRESTART_WAIT_SECONDS", "0.5")
+    nightly.prestart_dbt(settings, "2025-09-21", "2025-09-21__slow")
+    handoff = handoff_dir(landing_run_dir(settings, "2025-09-21__slow"))
+    _wait_for(handoff / "exit", str(EXPIRED))
+    assert (handoff / "go").read_text() == "expired"
+    assert "nobody asked for the build" in (handoff / "output.log").read_text()
+
+    with caplog.at_level("INFO", logger="commune_dx"):
+        nightly.dbt_build(settings, "2025-09-21", "2025-09-21__slow")
+    assert "the dbt process was started by dbt_build" in caplog.text
+
+
+def test_dbt_started_early_that_died_is_replaced(night_settings, caplog):
+    import signal
+
+    from commune_dx import nightly
+    from commune_dx.dbt_handoff import handoff_dir
+    from commune_dx.pulling import landing_run_dir
+
+    settings = night_settings
+    nightly.prestart_dbt(settings, "2025-09-21", "2025-09-21__killed")
+    handoff = handoff_dir(landing_run_dir(settings, "2025-09-21__killed"))
+    os.kill(int((handoff / "pid").read_text()), signal.SIGKILL)
+    with caplog.at_level("INFO", logger="commune_dx"):
+        nightly.dbt_build(settings, "2025-09-21", "2025-09-21__killed")
+    assert "died without an exit status" in caplog.text
+    assert "the dbt process was started by dbt_build" in caplog.text
+    with duckdb.connect(str(settings.working_db), read_only=True) as con:
+        assert con.execute("select as_of_date from raw.dbt_run_context").fetchone()[0].isoformat() == "2025-09-21"

@@ -17,7 +17,11 @@ of seeds only when the seeds are re-created.
 The docs site (``dbt docs generate --static``) is regenerated only when the project changed,
 since it documents models and columns, not the night's data.
 
-Exit status: 0 when the build is green (freshness only warns), 1 otherwise.
+With ``--handoff DIR`` the process was started early by the validate task: it parses, then
+waits for the dbt_build task's go before it opens the warehouse (:mod:`commune_dx.dbt_handoff`).
+
+Exit status: 0 when the build is green (freshness only warns), 1 otherwise, 75 when started
+early and never asked to build.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import hashlib
 import os
 import shutil
 import sys
+import traceback
 from datetime import date
 from importlib.metadata import version
 from pathlib import Path
@@ -35,6 +40,7 @@ from typing import Any
 import duckdb
 from dbt.cli.main import dbtRunner
 
+from commune_dx.dbt_handoff import EXPIRED, record_exit, wait_for_go
 from commune_dx.settings import DBT_PROJECT_DIR, Settings
 
 COMMON = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
@@ -172,7 +178,9 @@ def finish(working_db: Path, state: tuple[str, list[tuple[str, str]], list[tuple
               "re-creates the views", flush=True)
 
 
-def main(docs_dir: Path, as_of_date: str) -> int:
+def main(docs_dir: Path, as_of_date: str, handoff: Path | None = None) -> int:
+    """The night's dbt work; with ``handoff``, started early: parse, then wait for dbt_build's
+    go before opening the warehouse (see :mod:`commune_dx.dbt_handoff`)."""
     working_db = Settings.from_env().working_db
     # The manifest (manifest.json, ~0.4 s to write) is written at most once, by the build: not
     # by the parse nor by the freshness check.
@@ -183,6 +191,12 @@ def main(docs_dir: Path, as_of_date: str) -> int:
     project = _project_fingerprint()
     fingerprint = build_fingerprint(project)
     views, seeds = views_and_seeds(manifest)
+    if handoff is not None:
+        print("dbt: project parsed; waiting for dbt_build (after the load)", flush=True)
+        if not wait_for_go(handoff):
+            return EXPIRED
+        print("dbt: dbt_build asked for the build", flush=True)
+    # Everything above leaves the warehouse alone: the load may be writing it meanwhile.
     unchanged = prepare_warehouse(working_db, as_of_date, fingerprint, views, seeds)
     runner = dbtRunner(manifest=manifest)
     stamp = docs_dir / ".manifest.sha256"
@@ -215,7 +229,19 @@ def main(docs_dir: Path, as_of_date: str) -> int:
 
 
 if __name__ == "__main__":
-    code = main(Path(sys.argv[1]), sys.argv[2])
+    args = sys.argv[1:]
+    handoff = None
+    if len(args) == 4 and args[2] == "--handoff":
+        handoff = Path(args[3])
+    elif len(args) != 2:
+        sys.exit("usage: python -m commune_dx.dbt_night DOCS_DIR AS_OF_DATE [--handoff DIR]")
+    try:
+        code = main(Path(args[0]), args[1], handoff)
+    except BaseException:  # noqa: BLE001 - reported through the exit status below
+        traceback.print_exc()
+        code = 1
+    if handoff is not None:
+        record_exit(handoff, code)
     # Everything is written and the warehouse checkpointed: skip the interpreter's teardown of
     # dbt's objects (~0.8 s measured on the demo night).
     sys.stdout.flush()

@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from commune_dx import dbt_handoff
 from commune_dx.loading import (
     iter_landed_versions,
     load_run,
@@ -142,13 +143,8 @@ def load(settings: Settings, key: str, run_id: str, as_of_date: str,
     return stats
 
 
-def dbt_build(settings: Settings, as_of_date: str) -> dict[str, Any]:
-    """Run the night's dbt in one process (build, source freshness, docs when the project
-    changed; see :mod:`commune_dx.dbt_night`); raise with dbt's failures if the build is red.
-
-    dbt's unit tests (fixed inputs, not the night's data) run in ``make test``, not nightly.
-    """
-    env = {
+def _dbt_env(settings: Settings) -> dict[str, str]:
+    return {
         **os.environ,
         "WAREHOUSE_DIR": str(settings.warehouse_dir),
         "DBT_TARGET_PATH": str(settings.dbt_target_dir),
@@ -159,21 +155,52 @@ def dbt_build(settings: Settings, as_of_date: str) -> dict[str, Any]:
         # by line) cost ~0.5 s a night; DBT_LOG_LEVEL_FILE=debug brings it back in logs/dbt.log.
         "DBT_LOG_LEVEL_FILE": os.environ.get("DBT_LOG_LEVEL_FILE", "none"),
     }
+
+
+def _dbt_command(settings: Settings, as_of_date: str) -> list[str]:
     # The as-of date reaches dbt as a table row (raw.dbt_run_context), not a var or env var:
     # either changes every night and forces a full re-parse of the project (~4 s).
-    command = [sys.executable, "-m", "commune_dx.dbt_night", str(settings.dbt_docs_dir), as_of_date]
+    return [*dbt_handoff.python_command(), str(settings.dbt_docs_dir), as_of_date]
+
+
+def prestart_dbt(settings: Settings, as_of_date: str, key: str) -> None:
+    """Start the night's dbt process now (validate), so that its start-up (~3 s: imports and
+    parsing the project) overlaps validate and load; ``dbt_build`` asks it to build."""
+    try:
+        dbt_handoff.prestart(_dbt_command(settings, as_of_date), _dbt_env(settings),
+                             landing_run_dir(settings, key), settings.landing_dir)
+    except OSError as exc:  # never a reason to fail validate: dbt_build starts dbt itself
+        log.warning("could not start dbt early (%s); dbt_build will start it", exc)
+
+
+def dbt_build(settings: Settings, as_of_date: str, key: str | None = None) -> dict[str, Any]:
+    """Run the night's dbt in one process (build, source freshness, docs when the project
+    changed; see :mod:`commune_dx.dbt_night`); raise with dbt's failures if the build is red.
+    With the run's ``key``, the process validate started early does it, if there is one.
+
+    dbt's unit tests (fixed inputs, not the night's data) run in ``make test``, not nightly.
+    """
     started = time.monotonic()
-    completed = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    for line in completed.stdout.splitlines():
+    handed = dbt_handoff.run_prestarted(landing_run_dir(settings, key)) if key else None
+    if handed is not None:
+        returncode, output = handed
+        lines = output.splitlines()
+        how = "started early, during validate"
+    else:
+        completed = subprocess.run(_dbt_command(settings, as_of_date), env=_dbt_env(settings),
+                                   capture_output=True, text=True, check=False)
+        returncode, lines = completed.returncode, completed.stdout.splitlines()
+        lines += [line for line in completed.stderr.splitlines() if returncode != 0]
+        how = "started by dbt_build"
+    for line in lines:
         dbt_log.info("%s", line)
-    if completed.returncode != 0:
-        failures = [ln for ln in completed.stdout.splitlines() if "FAIL" in ln or "ERROR" in ln]
+    if returncode != 0:
+        failures = [ln for ln in lines if "FAIL" in ln or "ERROR" in ln]
         raise PipelineError(
-            "dbt build failed; nothing was published: "
-            + " | ".join(failures[-5:] or completed.stderr.splitlines()[-5:])
+            "dbt build failed; nothing was published: " + " | ".join(failures[-5:] or lines[-5:])
         )
     seconds = time.monotonic() - started
-    log.info("dbt build green in %.1fs", seconds)
+    log.info("dbt build green in %.1fs (the dbt process was %s)", seconds, how)
     return {"seconds": round(seconds, 1)}
 
 
