@@ -825,7 +825,7 @@ def test_dbt_started_early_waits_without_the_warehouse_then_builds_what_the_load
     settings = night_settings
     stale = handoff_dir(landing_run_dir(settings, "2025-09-20__failed_night"))
     nightly.prestart_dbt(settings, "2025-09-20", "2025-09-20__failed_night")
-    stale_pid = int((stale / "pid").read_text())
+    stale_pid = int((stale / "pid").read_text().split()[0])
     handoff = handoff_dir(landing_run_dir(settings, "2025-09-21__night"))
     nightly.prestart_dbt(settings, "2025-09-21", "2025-09-21__night")
     assert (stale / "go").read_text() == "superseded"
@@ -880,10 +880,29 @@ def test_dbt_started_early_that_died_is_replaced(night_settings, caplog):
     settings = night_settings
     nightly.prestart_dbt(settings, "2025-09-21", "2025-09-21__killed")
     handoff = handoff_dir(landing_run_dir(settings, "2025-09-21__killed"))
-    os.kill(int((handoff / "pid").read_text()), signal.SIGKILL)
+    os.kill(int((handoff / "pid").read_text().split()[0]), signal.SIGKILL)
     with caplog.at_level("INFO", logger="commune_dx"):
         nightly.dbt_build(settings, "2025-09-21", "2025-09-21__killed")
     assert "died without an exit status" in caplog.text
     assert "the dbt process was started by dbt_build" in caplog.text
     with duckdb.connect(str(settings.working_db), read_only=True) as con:
         assert con.execute("select as_of_date from raw.dbt_run_context").fetchone()[0].isoformat() == "2025-09-21"
+
+
+def test_dbt_started_early_on_another_worker_is_told_to_exit(night_settings, caplog):
+    """Tasks on different machines (another executor): dbt_build cannot watch that process, so
+    it tells it to exit through the shared landing folder and runs dbt itself."""
+    from commune_dx import nightly
+    from commune_dx.dbt_handoff import EXPIRED, handoff_dir
+    from commune_dx.pulling import landing_run_dir
+
+    settings = night_settings
+    nightly.prestart_dbt(settings, "2025-09-21", "2025-09-21__elsewhere")
+    handoff = handoff_dir(landing_run_dir(settings, "2025-09-21__elsewhere"))
+    pid = (handoff / "pid").read_text().split()[0]
+    (handoff / "pid").write_text(f"{pid} another-worker")
+    with caplog.at_level("INFO", logger="commune_dx"):
+        nightly.dbt_build(settings, "2025-09-21", "2025-09-21__elsewhere")
+    assert (handoff / "go").read_text() == "superseded"
+    assert (handoff / "exit").read_text() == str(EXPIRED)
+    assert "the dbt process was started by dbt_build" in caplog.text

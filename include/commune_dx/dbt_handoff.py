@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -80,10 +81,17 @@ def _alive(pid: int) -> bool:
 
 
 def _read_pid(handoff: Path) -> int | None:
+    """The waiting process's pid, or None when there is none, or when it runs on another
+    machine (tasks on other workers): its pid means nothing here."""
     try:
-        return int((handoff / "pid").read_text().strip())
+        pid, host = (handoff / "pid").read_text().split()
+        return int(pid) if host == socket.gethostname() else None
     except (OSError, ValueError):
         return None
+
+
+def _on_another_machine(handoff: Path) -> bool:
+    return (handoff / "pid").exists() and _read_pid(handoff) is None
 
 
 # -- the dbt process's side ------------------------------------------------------------------
@@ -151,7 +159,7 @@ def prestart(command: list[str], env: dict[str, str], run_dir: Path, landing_dir
     except OSError as exc:
         log.warning("could not start dbt early (%s); dbt_build will start it", exc)
         return None
-    (handoff / "pid").write_text(str(process.pid))
+    (handoff / "pid").write_text(f"{process.pid} {socket.gethostname()}")
     log.info("dbt started early (pid %d): it parses the project now and builds when dbt_build "
              "asks, after the load", process.pid)
     return process.pid
@@ -159,8 +167,10 @@ def prestart(command: list[str], env: dict[str, str], run_dir: Path, landing_dir
 
 def supersede(handoff: Path) -> None:
     """Make a process left waiting in ``handoff`` exit (a night that never reached dbt_build)."""
+    if not (handoff / "pid").exists() or not _decide(handoff, "superseded"):
+        return  # none was started, or its fate is decided already
     pid = _read_pid(handoff)
-    if pid is not None and _decide(handoff, "superseded") and _alive(pid):
+    if pid is not None and _alive(pid):  # one on another machine sees "go" and exits
         try:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
@@ -176,6 +186,12 @@ def run_prestarted(run_dir: Path) -> tuple[int, str] | None:
     handoff = handoff_dir(run_dir)
     pid = _read_pid(handoff)
     if pid is None:
+        if _on_another_machine(handoff) and _decide(handoff, "superseded"):
+            # It cannot be watched from here: make it exit (it sees "go" within 20 ms) and
+            # give it a moment to do so before dbt starts here.
+            deadline = time.monotonic() + 10
+            while not (handoff / "exit").exists() and time.monotonic() < deadline:
+                time.sleep(POLL_SECONDS)
         return None
     if not _decide(handoff, "build"):
         # Expired, superseded, or claimed by an earlier try of this task: never two builds at
