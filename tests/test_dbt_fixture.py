@@ -819,14 +819,14 @@ def test_dbt_started_early_waits_without_the_warehouse_then_builds_what_the_load
     """validate starts dbt early; it parses but leaves the warehouse to the load until
     dbt_build asks; a process another night left waiting is superseded."""
     from commune_dx import nightly
-    from commune_dx.dbt_handoff import handoff_dir
+    from commune_dx.handoff import handoff_dir
     from commune_dx.pulling import landing_run_dir
 
     settings = night_settings
-    stale = handoff_dir(landing_run_dir(settings, "2025-09-20__failed_night"))
+    stale = handoff_dir(landing_run_dir(settings, "2025-09-20__failed_night"), "dbt")
     nightly.prestart_dbt(settings, "2025-09-20", "2025-09-20__failed_night")
     stale_pid = int((stale / "pid").read_text().split()[0])
-    handoff = handoff_dir(landing_run_dir(settings, "2025-09-21__night"))
+    handoff = handoff_dir(landing_run_dir(settings, "2025-09-21__night"), "dbt")
     nightly.prestart_dbt(settings, "2025-09-21", "2025-09-21__night")
     assert (stale / "go").read_text() == "superseded"
 
@@ -839,7 +839,7 @@ def test_dbt_started_early_waits_without_the_warehouse_then_builds_what_the_load
         nightly.dbt_build(settings, "2025-09-21", "2025-09-21__night")
     assert "the dbt process was started early, during validate" in caplog.text
     assert "Completed successfully" in caplog.text
-    assert (handoff / "go").read_text() == "build" and (handoff / "exit").read_text() == "0"
+    assert (handoff / "go").read_text() == "claimed" and (handoff / "exit").read_text() == "0"
     with duckdb.connect(str(settings.working_db), read_only=True) as con:
         quarantined = {r[0] for r in con.execute("select submission_id from marts.quarantine").fetchall()}
         as_of = con.execute("select as_of_date from raw.dbt_run_context").fetchone()[0]
@@ -854,16 +854,16 @@ def test_dbt_started_early_but_never_asked_exits_and_dbt_build_starts_its_own(
     night_settings, caplog, monkeypatch
 ):
     from commune_dx import nightly
-    from commune_dx.dbt_handoff import EXPIRED, handoff_dir
+    from commune_dx.handoff import EXPIRED, handoff_dir
     from commune_dx.pulling import landing_run_dir
 
     settings = night_settings
-    monkeypatch.setenv("COMMUNE_DBT_PRESTART_WAIT_SECONDS", "0.5")
+    monkeypatch.setenv("COMMUNE_PRESTART_WAIT_SECONDS", "0.5")
     nightly.prestart_dbt(settings, "2025-09-21", "2025-09-21__slow")
-    handoff = handoff_dir(landing_run_dir(settings, "2025-09-21__slow"))
+    handoff = handoff_dir(landing_run_dir(settings, "2025-09-21__slow"), "dbt")
     _wait_for(handoff / "exit", str(EXPIRED))
     assert (handoff / "go").read_text() == "expired"
-    assert "nobody asked for the build" in (handoff / "output.log").read_text()
+    assert "nobody claimed this process" in (handoff / "output.log").read_text()
 
     with caplog.at_level("INFO", logger="commune_dx"):
         nightly.dbt_build(settings, "2025-09-21", "2025-09-21__slow")
@@ -874,31 +874,32 @@ def test_dbt_started_early_that_died_is_replaced(night_settings, caplog):
     import signal
 
     from commune_dx import nightly
-    from commune_dx.dbt_handoff import handoff_dir
+    from commune_dx.handoff import handoff_dir
     from commune_dx.pulling import landing_run_dir
 
     settings = night_settings
     nightly.prestart_dbt(settings, "2025-09-21", "2025-09-21__killed")
-    handoff = handoff_dir(landing_run_dir(settings, "2025-09-21__killed"))
+    handoff = handoff_dir(landing_run_dir(settings, "2025-09-21__killed"), "dbt")
     os.kill(int((handoff / "pid").read_text().split()[0]), signal.SIGKILL)
     with caplog.at_level("INFO", logger="commune_dx"):
         nightly.dbt_build(settings, "2025-09-21", "2025-09-21__killed")
     assert "died without an exit status" in caplog.text
     assert "the dbt process was started by dbt_build" in caplog.text
     with duckdb.connect(str(settings.working_db), read_only=True) as con:
-        assert con.execute("select as_of_date from raw.dbt_run_context").fetchone()[0].isoformat() == "2025-09-21"
+        as_of = con.execute("select as_of_date from raw.dbt_run_context").fetchone()[0]
+    assert as_of.isoformat() == "2025-09-21"
 
 
 def test_dbt_started_early_on_another_worker_is_told_to_exit(night_settings, caplog):
     """Tasks on different machines (another executor): dbt_build cannot watch that process, so
     it tells it to exit through the shared landing folder and runs dbt itself."""
     from commune_dx import nightly
-    from commune_dx.dbt_handoff import EXPIRED, handoff_dir
+    from commune_dx.handoff import EXPIRED, handoff_dir
     from commune_dx.pulling import landing_run_dir
 
     settings = night_settings
     nightly.prestart_dbt(settings, "2025-09-21", "2025-09-21__elsewhere")
-    handoff = handoff_dir(landing_run_dir(settings, "2025-09-21__elsewhere"))
+    handoff = handoff_dir(landing_run_dir(settings, "2025-09-21__elsewhere"), "dbt")
     pid = (handoff / "pid").read_text().split()[0]
     (handoff / "pid").write_text(f"{pid} another-worker")
     with caplog.at_level("INFO", logger="commune_dx"):

@@ -75,4 +75,4 @@ def test_landed_versions_are_parsed_only_when_asked(tmp_path):
     assert landed[0].content_hash == content_hash('{"a":"Ho\u0300a"}')
     assert landed[0].item == {"a": "Hòa"}
     with pytest.raises(json.JSONDecodeError):
-        landed[1].item
+        _ = landed[1].item

@@ -82,5 +82,5 @@ def test_rerunning_the_same_night_gives_identical_marts(night, portal):
     log = (warehouse / "logs" / f"night-{AS_OF}.log").read_text(encoding="utf-8")
     assert "views and 1 seed(s) are unchanged since the last build" in log
     # dbt started during validate, parsed while validate and load ran, and built when asked.
-    assert "dbt started early (pid" in log
+    assert "dbt process started early (pid" in log
     assert "the dbt process was started early, during validate" in log

@@ -18,7 +18,7 @@ The docs site (``dbt docs generate --static``) is regenerated only when the proj
 since it documents models and columns, not the night's data.
 
 With ``--handoff DIR`` the process was started early by the validate task: it parses, then
-waits for the dbt_build task's go before it opens the warehouse (:mod:`commune_dx.dbt_handoff`).
+waits for the dbt_build task's go before it opens the warehouse (:mod:`commune_dx.handoff`).
 
 Exit status: 0 when the build is green (freshness only warns), 1 otherwise, 75 when started
 early and never asked to build.
@@ -40,7 +40,7 @@ from typing import Any
 import duckdb
 from dbt.cli.main import dbtRunner
 
-from commune_dx.dbt_handoff import EXPIRED, record_exit, wait_for_go
+from commune_dx.handoff import EXPIRED, record_exit, wait_for_go
 from commune_dx.settings import DBT_PROJECT_DIR, Settings
 
 COMMON = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
@@ -180,7 +180,7 @@ def finish(working_db: Path, state: tuple[str, list[tuple[str, str]], list[tuple
 
 def main(docs_dir: Path, as_of_date: str, handoff: Path | None = None) -> int:
     """The night's dbt work; with ``handoff``, started early: parse, then wait for dbt_build's
-    go before opening the warehouse (see :mod:`commune_dx.dbt_handoff`)."""
+    go before opening the warehouse (see :mod:`commune_dx.handoff`)."""
     working_db = Settings.from_env().working_db
     # The manifest (manifest.json, ~0.4 s to write) is written at most once, by the build: not
     # by the parse nor by the freshness check.

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from commune_dx import dbt_handoff
+from commune_dx import handoff
 from commune_dx.loading import (
     iter_landed_versions,
     load_run,
@@ -160,15 +160,15 @@ def _dbt_env(settings: Settings) -> dict[str, str]:
 def _dbt_command(settings: Settings, as_of_date: str) -> list[str]:
     # The as-of date reaches dbt as a table row (raw.dbt_run_context), not a var or env var:
     # either changes every night and forces a full re-parse of the project (~4 s).
-    return [*dbt_handoff.python_command(), str(settings.dbt_docs_dir), as_of_date]
+    return [sys.executable, "-m", "commune_dx.dbt_night", str(settings.dbt_docs_dir), as_of_date]
 
 
 def prestart_dbt(settings: Settings, as_of_date: str, key: str) -> None:
     """Start the night's dbt process now (validate), so that its start-up (~3 s: imports and
     parsing the project) overlaps validate and load; ``dbt_build`` asks it to build."""
     try:
-        dbt_handoff.prestart(_dbt_command(settings, as_of_date), _dbt_env(settings),
-                             landing_run_dir(settings, key), settings.landing_dir)
+        handoff.prestart(_dbt_command(settings, as_of_date), _dbt_env(settings),
+                         landing_run_dir(settings, key), settings.landing_dir, "dbt")
     except OSError as exc:  # never a reason to fail validate: dbt_build starts dbt itself
         log.warning("could not start dbt early (%s); dbt_build will start it", exc)
 
@@ -181,7 +181,7 @@ def dbt_build(settings: Settings, as_of_date: str, key: str | None = None) -> di
     dbt's unit tests (fixed inputs, not the night's data) run in ``make test``, not nightly.
     """
     started = time.monotonic()
-    handed = dbt_handoff.run_prestarted(landing_run_dir(settings, key)) if key else None
+    handed = handoff.run_prestarted(landing_run_dir(settings, key), "dbt") if key else None
     if handed is not None:
         returncode, output = handed
         lines = output.splitlines()
