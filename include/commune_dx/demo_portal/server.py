@@ -241,6 +241,13 @@ class PortalHTTPServer(ThreadingHTTPServer):
             self._connections.add(request)
         super().process_request(request, client_address)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hung up (one refusing an oversized page stops reading it) or a
+        # connection this server cut (close_open_connections) is not the portal's error.
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
+
     def shutdown_request(self, request: Any) -> None:
         with self._connections_lock:
             self._connections.discard(request)
