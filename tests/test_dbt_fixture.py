@@ -907,3 +907,22 @@ def test_dbt_started_early_on_another_worker_is_told_to_exit(night_settings, cap
     assert (handoff / "go").read_text() == "superseded"
     assert (handoff / "exit").read_text() == str(EXPIRED)
     assert "the dbt process was started by dbt_build" in caplog.text
+
+
+def test_a_red_build_by_the_early_dbt_process_fails_dbt_build_with_dbts_failures(night_settings):
+    from commune_dx import nightly
+    from commune_dx.handoff import handoff_dir
+    from commune_dx.portal_client import PipelineError
+    from commune_dx.pulling import landing_run_dir
+
+    settings = night_settings
+    nightly.prestart_dbt(settings, "2025-09-21", "2025-09-21__red")
+    handoff = handoff_dir(landing_run_dir(settings, "2025-09-21__red"), "dbt")
+    _wait_for(handoff / "output.log", "waiting for dbt_build")
+    with duckdb.connect(str(settings.working_db)) as con:  # one version stored twice
+        con.execute("insert into raw.submission_versions select * from raw.submission_versions "
+                    "where submission_id = 'conn-10001-07' and version = 1")
+    with pytest.raises(PipelineError, match=r"dbt build failed; nothing was published: .*"
+                       r"FAIL 1 source_unique_combination_of_columns_raw_submission_versions"):
+        nightly.dbt_build(settings, "2025-09-21", "2025-09-21__red")
+    assert (handoff / "exit").read_text() == "1"

@@ -17,7 +17,8 @@ share a process (``airflow dags test``) or not (any executor):
   task to claim it (``claimed``), the process itself when nobody claimed it within
   ``COMMUNE_PRESTART_WAIT_SECONDS`` (default 600: it exits without touching anything), or a
   later night's :func:`prestart` superseding it. Exactly one of them wins;
-- ``output.log``: the process's output; ``exit``: its exit status, written last.
+- ``output.log`` and ``errors.log``: its stdout and stderr; ``exit``: its exit status,
+  written last.
 
 Whatever goes wrong with this (no process, one that died, one that was superseded, one on
 another machine), the task does the step itself, as without it: the early start only ever
@@ -143,17 +144,17 @@ def prestart(command: list[str], env: dict[str, str], run_dir: Path, landing_dir
         return pid  # the task that starts it ran again in the same run: the first still waits
     if handoff.exists():
         supersede(handoff)
-        for name in ("pid", "go", "exit", "exit.tmp", "output.log"):
+        for name in ("pid", "go", "exit", "exit.tmp", "output.log", "errors.log"):
             (handoff / name).unlink(missing_ok=True)
     handoff.mkdir(parents=True, exist_ok=True)
     try:
-        with (handoff / "output.log").open("wb") as output:
+        with (handoff / "output.log").open("wb") as output, (handoff / "errors.log").open("wb") as errors:
             process = subprocess.Popen(
                 [*command, "--handoff", str(handoff)],
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=output,
-                stderr=subprocess.STDOUT,
+                stderr=errors,
                 start_new_session=True,  # outlives the starting task's process, which ends first
             )
     except OSError as exc:
@@ -180,9 +181,9 @@ def supersede(handoff: Path) -> None:
             time.sleep(POLL_SECONDS)
 
 
-def run_prestarted(run_dir: Path, step: str) -> tuple[int, str] | None:
-    """Claim this run's process waiting for ``step`` and wait for it: (exit status, output),
-    or None when there is none to claim (then the caller does the step itself)."""
+def run_prestarted(run_dir: Path, step: str) -> tuple[int, str, str] | None:
+    """Claim this run's process waiting for ``step`` and wait for it: (exit status, stdout,
+    stderr), or None when there is none to claim (then the caller does the step itself)."""
     handoff = handoff_dir(run_dir, step)
     pid = _read_pid(handoff)
     if pid is None:
@@ -209,6 +210,7 @@ def run_prestarted(run_dir: Path, step: str) -> tuple[int, str] | None:
         time.sleep(POLL_SECONDS)
     code = int((handoff / "exit").read_text())
     _alive(pid)  # reap it if it is our child
-    output = (handoff / "output.log").read_text(encoding="utf-8", errors="replace")
-    return code, output
+    output, errors = ((handoff / name).read_text(encoding="utf-8", errors="replace")
+                      for name in ("output.log", "errors.log"))
+    return code, output, errors
 

@@ -183,15 +183,15 @@ def dbt_build(settings: Settings, as_of_date: str, key: str | None = None) -> di
     started = time.monotonic()
     handed = handoff.run_prestarted(landing_run_dir(settings, key), "dbt") if key else None
     if handed is not None:
-        returncode, output = handed
-        lines = output.splitlines()
+        returncode, output, errors = handed
         how = "started early, during validate"
     else:
         completed = subprocess.run(_dbt_command(settings, as_of_date), env=_dbt_env(settings),
                                    capture_output=True, text=True, check=False)
-        returncode, lines = completed.returncode, completed.stdout.splitlines()
-        lines += [line for line in completed.stderr.splitlines() if returncode != 0]
+        returncode, output, errors = completed.returncode, completed.stdout, completed.stderr
         how = "started by dbt_build"
+    # dbt writes its log to stdout; stderr (a traceback, Python's warnings) only when it failed.
+    lines = output.splitlines() + (errors.splitlines() if returncode != 0 else [])
     for line in lines:
         dbt_log.info("%s", line)
     if returncode != 0:
