@@ -98,11 +98,11 @@ def _on_another_machine(handoff: Path) -> bool:
 # -- the early process's side ---------------------------------------------------------------
 
 
-def wait_for_go(handoff: Path, seconds: float | None = None) -> bool:
+def wait_for_go(handoff: Path) -> bool:
     """Wait until someone decides; True if the step's task claimed this process (it must do
     the step), False if it must exit (nobody claimed it in time, or it was superseded)."""
     go = handoff / "go"
-    deadline = time.monotonic() + (wait_seconds() if seconds is None else seconds)
+    deadline = time.monotonic() + wait_seconds()
     while time.monotonic() < deadline:
         if go.exists():
             break

@@ -342,7 +342,8 @@ def run_gx_suites(
                     reasons[hit["key"]].append(f"{prefix}{reason}")
     if docs_dir is not None and rendered:
         # One Data Docs build for the night's suites, not one per checkpoint (UpdateDataDocsAction):
-        # each build renders the site's templates anew (national first night: 2.5 s -> 0.9 s).
+        # each build renders the site's templates anew (national first night: validate 9.9 s ->
+        # 8.4 s).
         context.build_data_docs(site_names=["nightly"], resource_identifiers=rendered)
     return reasons
 
