@@ -17,7 +17,7 @@ help:
 	@echo "make test                 the whole test suite (what CI runs)"
 	@echo "make setup                virtualenv from uv.lock + Airflow home (idempotent)"
 	@echo "make night AS_OF=YYYY-MM-DD   one nightly run against connection commune_portal"
-	@echo "make summary              KPI summary of the published serving.duckdb"
+	@echo "make summary [AS_OF=YYYY-MM-DD]  KPI summary of the published serving.duckdb (default: latest night)"
 	@echo "make lint                 ruff"
 
 $(STAMP): pyproject.toml uv.lock
@@ -38,7 +38,7 @@ night: setup
 	@$(PY) -m commune_dx.cli night --as-of "$(AS_OF)"
 
 summary: setup
-	@$(PY) -m commune_dx.cli summary
+	@$(PY) -m commune_dx.cli summary $(if $(AS_OF),--as-of "$(AS_OF)")
 
 # Test-only system packages from Debian: chromium renders the HTML report (tests/test_report.py),
 # docker-compose (a Compose client, no engine) validates docker-compose.yaml (tests/test_compose.py).

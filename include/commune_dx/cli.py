@@ -143,15 +143,28 @@ def run_night(as_of: str, env: dict[str, str], settings: Settings) -> bool:
     return True
 
 
-def print_summary(settings: Settings, as_of: str | None = None) -> None:
+def print_summary(settings: Settings, as_of: str | None = None) -> bool:
+    """Print the summary of the night ``as_of`` (default: the latest night published) and where the
+    outputs are; False (with what to do) when the warehouse has no such night."""
     import duckdb
 
-    from commune_dx.report import format_summary, read_headline
+    from commune_dx.report import format_summary, published_nights, read_night
 
+    if not settings.serving_db.is_file():
+        say(f"error: no published warehouse at {settings.serving_db}: run `make run` or "
+            "`make night AS_OF=YYYY-MM-DD` first (or set WAREHOUSE_DIR)")
+        return False
     con = duckdb.connect(str(settings.serving_db), read_only=True)
     try:
+        nights = published_nights(con)
+        night_date = as_of or (nights[-1] if nights else None)
+        if night_date is None or night_date not in nights:
+            known = f"nights published: {nights[0]} … {nights[-1]}" if nights else "no night published yet"
+            say(f"error: {settings.serving_db} has no night as of {night_date or '(none)'} ({known}); "
+                "pick one with AS_OF=YYYY-MM-DD or run `make night AS_OF=...`")
+            return False
         say("")
-        say(format_summary(read_headline(con, as_of)))
+        say(format_summary(read_night(con, night_date)))
     finally:
         con.close()
     say("")
@@ -160,6 +173,7 @@ def print_summary(settings: Settings, as_of: str | None = None) -> None:
     say(f"HTML report         : {settings.report_path}")
     say(f"Validation (GX docs): {settings.gx_docs_dir / 'index.html'}")
     say(f"Marts docs (dbt)    : {settings.dbt_docs_dir / 'index.html'}")
+    return True
 
 
 def night(as_of: str) -> int:
@@ -208,22 +222,23 @@ def main(argv: list[str] | None = None) -> int:
     night_parser.add_argument("--as-of", required=True, help="YYYY-MM-DD")
     sub.add_parser("demo", help="the demo nights against the bundled demo portal")
     summary_parser = sub.add_parser("summary", help="print the KPI summary of serving.duckdb")
-    summary_parser.add_argument("--as-of", default=None)
+    summary_parser.add_argument("--as-of", default=None,
+                                help="YYYY-MM-DD, a night published (default: the latest)")
     args = parser.parse_args(argv)
     if args.command == "setup":
         setup()
         return 0
-    if args.command == "night":
+    if args.command in ("night", "summary") and args.as_of is not None:
         try:
             date.fromisoformat(args.as_of)
         except ValueError:
             print(f"error: AS_OF={args.as_of!r} is not a date YYYY-MM-DD", file=sys.stderr)
             return 2
+    if args.command == "night":
         return night(args.as_of)
     if args.command == "demo":
         return demo()
-    print_summary(Settings.from_env(), args.as_of)
-    return 0
+    return 0 if print_summary(Settings.from_env(), args.as_of) else 2
 
 
 if __name__ == "__main__":

@@ -200,10 +200,10 @@ class Night:
         return sorted(errors.items(), key=lambda item: (-item[1], item[0]))
 
 
-def latest_as_of_date(con: duckdb.DuckDBPyConnection) -> str | None:
-    """The latest night published in the warehouse (None before the first night)."""
-    found = con.execute("SELECT max(as_of_date) FROM marts.task_completion").fetchone()
-    return None if not found or found[0] is None else str(found[0])
+def published_nights(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The as-of dates published in the warehouse, oldest first."""
+    return [str(row[0]) for row in con.execute(
+        "SELECT DISTINCT as_of_date FROM marts.task_completion ORDER BY as_of_date").fetchall()]
 
 
 def read_night(con: duckdb.DuckDBPyConnection, as_of_date: str) -> Night:
