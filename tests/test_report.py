@@ -11,37 +11,29 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import tempfile
 import xml.etree.ElementTree as ET
-from html.parser import HTMLParser
 from pathlib import Path
 
 import duckdb
 import pytest
+from markupsafe import escape
 
+from commune_dx.charts import ChartPoint, svg_bar_chart, svg_line_chart
 from commune_dx.report import (
     DBT_DOCS_PATH,
     GX_DOCS_PATH,
     SORT_SCRIPT,
-    ChartPoint,
     format_summary,
-    read_headline,
-    svg_bar_chart,
-    svg_line_chart,
-    vn_pct,
+    read_night,
     write_report,
 )
 from commune_dx.settings import REPO_ROOT
+from commune_dx.templating import vn_pct
+from tests.chromium import console_messages, elements, run_chromium
 
 pytestmark = pytest.mark.e2e
 AS_OF = "2025-09-21"
 SCREENSHOT = REPO_ROOT / "data" / "warehouse" / "screenshots" / f"report-{AS_OF}.png"
-CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--hide-scrollbars", "--enable-logging=stderr", "--log-level=0",
-)
 HOSTILE = '<script>alert("x")</script><img src=x onerror="alert(1)"> & "Xã <b>Lõm</b>" \'1\'=\'1\''
 
 
@@ -51,46 +43,6 @@ def night(clean_night) -> Path:
     warehouse, result = clean_night
     assert result.returncode == 0, result.output[-4000:]
     return warehouse
-
-
-def _chromium() -> str:
-    found = shutil.which("chromium")
-    if found:
-        return found
-    if os.environ.get("CI"):
-        pytest.fail("Debian's chromium is not installed; `make test` installs it")
-    pytest.skip("Debian's chromium is not installed (`make test` installs it)")
-
-
-def run_chromium(page: Path, *args: str) -> subprocess.CompletedProcess:
-    """Headless Chromium on ``page`` with a fresh profile, as the machine notes say."""
-    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
-        return subprocess.run(
-            [_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args, page.as_uri()],
-            capture_output=True, text=True, timeout=180, check=False,
-        )
-
-
-def console_messages(stderr: str) -> list[str]:
-    """What the page wrote to the console: script errors and Content-Security-Policy refusals."""
-    return [line for line in stderr.splitlines() if ":CONSOLE" in line]
-
-
-class _Elements(HTMLParser):
-    """Counts the elements of a document by tag."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
-
-
-def elements(document: str) -> list[tuple[str, dict[str, str | None]]]:
-    parser = _Elements()
-    parser.feed(document)
-    return parser.tags
 
 
 def kpi(document: str, name: str) -> str:
@@ -114,7 +66,7 @@ def test_report_shows_the_headline_numbers(night):
 def test_terminal_summary_is_unchanged(night):
     con = duckdb.connect(str(night / "serving.duckdb"), read_only=True)
     try:
-        summary = format_summary(read_headline(con, AS_OF))
+        summary = format_summary(read_night(con, AS_OF))
     finally:
         con.close()
     assert "135 total, 79 completed, 56 not completed" in summary
@@ -217,7 +169,7 @@ def test_text_from_submissions_is_escaped(night, tmp_path):
     report = write_report(_hostile_copy(night, tmp_path), tmp_path / "report.html", AS_OF)
     page = report.read_text(encoding="utf-8")
     assert "<script>alert" not in page and "<img" not in page and "<b>Lõm" not in page
-    assert page.count(html.escape(HOSTILE)) >= 4  # scorecard name and reasons, not received, quarantine
+    assert page.count(str(escape(HOSTILE))) >= 4  # scorecard name and reasons, not received, quarantine
     assert "Not reachable tonight: 1" in page
     dom = run_chromium(report, "--dump-dom")
     assert console_messages(dom.stderr) == []  # nothing ran, nothing was refused

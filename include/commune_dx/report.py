@@ -186,6 +186,11 @@ class Night:
         """The one province's ``province_kpis`` row (None when there are several or none)."""
         return self.provinces[0] if len(self.provinces) == 1 else None
 
+    @property
+    def headline_row(self) -> dict[str, Any]:
+        """The one province's row, or a row of NULLs (no province yet) for the headline cards."""
+        return self.province or dict.fromkeys(PROVINCE_KPI_COLUMNS)
+
     def province_name(self, code: str | None) -> str:
         """A province's name from ``province_kpis`` (its code when the name is unknown)."""
         for row in self.provinces:
