@@ -188,7 +188,7 @@ def test_documentation_links_say_when_not_built(night, tmp_path):
         (tmp_path / docs).write_text("<html></html>", encoding="utf-8")
     built = write_report(night / "serving.duckdb", report, AS_OF).read_text(encoding="utf-8")
     assert f'href="{GX_DOCS_PATH}"' in built and f'href="{DBT_DOCS_PATH}"' in built
-    assert "data-missing" not in built
+    assert f'data-missing="{GX_DOCS_PATH}"' not in built and f'data-missing="{DBT_DOCS_PATH}"' not in built
 
 
 def test_report_of_a_warehouse_without_data_yet(night, tmp_path):
