@@ -215,3 +215,25 @@ def test_cli_summary_shows_the_latest_night_or_the_one_asked(warehouse):
     unknown = _cli_summary(warehouse, "--as-of", "2025-01-01")
     assert unknown.returncode == 2
     assert "no night as of 2025-01-01 (nights published: 2025-09-20 … 2025-09-21)" in unknown.stdout
+
+
+def test_a_warehouse_without_rows_yet(tmp_path):
+    """Every contract-1.1 mart published but empty (a first night before any report came in)."""
+    db = build_warehouse(tmp_path / "serving.duckdb")
+    con = duckdb.connect(str(db))
+    try:
+        for (table,) in con.execute("SELECT table_name FROM information_schema.tables "
+                                    "WHERE table_schema = 'marts'").fetchall():
+            con.execute(f"DELETE FROM marts.{table}")
+    finally:
+        con.close()
+    page = write_report(db, tmp_path / "report.html", AS_OF).read_text("utf-8")
+    assert page.count("no data yet") == 6  # the six trend charts
+    assert 'data-kpi="tasks_total">—<' in page and "data-no-mart" not in page
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        lines = format_summary(read_night(con, AS_OF)).splitlines()
+    finally:
+        con.close()
+    assert lines[0] == "— digital transformation — status on 2025-09-21"
+    assert "  not completed —, of which overdue —" in lines and "  units that failed to pull: 0" in lines

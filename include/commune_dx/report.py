@@ -187,6 +187,11 @@ class Night:
         return self.provinces[0] if len(self.provinces) == 1 else None
 
     @property
+    def central_tasks(self) -> dict[str, Any]:
+        """``task_completion``'s row of central tasks (every province), or a row of NULLs."""
+        return self.tasks.get("central") or dict.fromkeys(TASK_COMPLETION_COLUMNS)
+
+    @property
     def headline_row(self) -> dict[str, Any]:
         """The one province's row, or a row of NULLs (no province yet) for the headline cards."""
         return self.province or dict.fromkeys(PROVINCE_KPI_COLUMNS)
@@ -298,7 +303,7 @@ def format_summary(night: Night) -> str:
     and the same figures as the report's headline."""
     several = len(night.provinces) > 1
     lines = [f"{night.place} digital transformation — status on {night.as_of_date}"]
-    central = night.tasks.get("central", {})
+    central = night.central_tasks
     if several:
         for row in night.provinces:
             lines.append(f"  {night.province_name(row['province_code'])} ({row['province_code']}):")
@@ -648,7 +653,7 @@ FORM_LABELS = {
     "public_service_report": "Dịch vụ công / Public services",
     "capacity_report": "Năng lực, an toàn thông tin / Capacity and security",
 }
-UNIT_TYPE_LABELS = {"xa": "Xã", "phuong": "Phường", "dac_khu": "Đặc khu"}
+UNIT_TYPE_LABELS = {"xa": "Xã", "phuong": "Phường", "dac_khu": "Đặc khu", "agency": "Cơ quan"}
 # The product's own scorecard levels: worded so that none reads as the national Green status
 # ("Xanh" is said only of phase_status).
 STATUS_LABELS = {
