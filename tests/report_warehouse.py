@@ -154,6 +154,7 @@ ROWS: dict[str, list[tuple]] = {
     "reporting_completeness": [
         ("2025-08", "connectivity_report", "C25-A", "Xã Hạ Hoà", "25", True),
         ("2025-08", "connectivity_report", "C99-A", HOSTILE, "99", False),
+        ("2025-08", "task_report", "A25-X", "Sở Khoa học và Công nghệ", "25", True),
     ],
     "quarantine": [
         ("S-1", 2, "C99-A", "99", "connectivity_report", "2025-08", HOSTILE, "2025-09-21 02:00:00+07"),

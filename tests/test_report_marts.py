@@ -122,6 +122,7 @@ def test_watchlist_by_responsible_unit_overdue_first(tmp_path):
     assert 'data-days-late="20"' in watchlist and "20 days late" in watchlist
     assert "T25-3" not in watchlist and "T99-3" not in watchlist  # on track
     assert "Số hoá hồ sơ" in watchlist  # the title, from task_status
+    assert "Sở Khoa học và Công nghệ" in watchlist  # an agency's name, from reporting_completeness
 
 
 def test_staff_and_security(tmp_path):
@@ -237,3 +238,5 @@ def test_a_warehouse_without_rows_yet(tmp_path):
         con.close()
     assert lines[0] == "— digital transformation — status on 2025-09-21"
     assert "  not completed —, of which overdue —" in lines and "  units that failed to pull: 0" in lines
+    assert "  Green status by phase: no task has a phase yet" in lines
+    assert "  specialists: no quarterly capacity report yet" in lines

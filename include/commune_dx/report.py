@@ -314,6 +314,8 @@ def format_summary(night: Night) -> str:
     lines.append(f"  Quarantined submission versions: {_n(night.quarantined_versions)}")
     if night.phases is None:
         lines.append("  Green status by phase: no data (mart phase_summary not published)")
+    elif not night.phases:
+        lines.append("  Green status by phase: no task has a phase yet")
     for row in night.phases or []:
         prefix = f"{night.province_name(row['province_code'])}: " if several else ""
         lines.append(f"  {prefix}{_phase_line(row)}")
@@ -321,6 +323,8 @@ def format_summary(night: Night) -> str:
                  f"of which overdue {_n(central.get('overdue'))}")
     if night.capacity is None:
         lines.append("  specialists: no data (mart capacity_province_quarterly not published)")
+    elif not night.capacity:
+        lines.append("  specialists: no quarterly capacity report yet")
     for row in night.capacity or []:
         prefix = f"{night.province_name(row['province_code'])}: " if several else ""
         lines.append(f"  {prefix}specialists present in {_n(row['units_with_dx_specialist'])} "
@@ -563,6 +567,16 @@ def read_not_received(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
+def read_unit_names(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Unit names by unit code, from the marts that carry them (communes and agencies alike)."""
+    names: dict[str, str] = {}
+    for table in ("reporting_completeness", "commune_scorecard"):
+        if "unit_name" in _columns(con, table):
+            names.update(con.execute(f"SELECT unit_code, any_value(unit_name) FROM marts.{table} "
+                                     "WHERE unit_name IS NOT NULL GROUP BY unit_code").fetchall())
+    return names
+
+
 def read_quarantine(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     """Every quarantined submission version, most recently seen first."""
     return _select(con, "quarantine", ("submission_id", "version", "unit_code", "form", "period", "reasons"),
@@ -573,7 +587,7 @@ def read_report_data(con: duckdb.DuckDBPyConnection, as_of_date: str) -> ReportD
     """Everything the report for ``as_of_date`` shows, from one connection (one snapshot)."""
     night = read_night(con, as_of_date)
     scorecard = read_scorecard(con, as_of_date)
-    unit_names = {r["unit_code"]: r["unit_name"] for r in scorecard if r["unit_name"]}
+    unit_names = read_unit_names(con)
     open_tasks = read_open_tasks(con, as_of_date)
     task_titles = {t["task_code"]: t["task_title"] for t in open_tasks if t["task_title"]}
     for table in ("phase_status", "task_watchlist", "capacity_quarterly"):
