@@ -65,6 +65,11 @@ class Chart:
     accent: str = ACCENT
 
     @property
+    def drawn_points(self) -> int:
+        """How many points have a value (a line needs two)."""
+        return sum(1 for m in self.marks if m.top is not None)
+
+    @property
     def line_points(self) -> str:
         """The polyline through the points that have a value (``x,y x,y …``)."""
         return " ".join(f"{m.x:.1f},{m.top:.1f}" for m in self.marks if m.top is not None)
