@@ -59,7 +59,8 @@ create table raw.units (
 );
 create table raw.tasks (
     task_code varchar, title varchar, task_group varchar, source varchar,
-    assigned_unit_code varchar, assigned_on date, deadline date, pulled_at timestamptz
+    assigned_unit_code varchar, assigned_on date, deadline date, pulled_at timestamptz,
+    phase integer
 );
 create table raw.reference_communes (
     province_code varchar, province_name varchar, commune_code varchar, commune_name varchar,
@@ -277,7 +278,7 @@ def _load_reference_data(con: duckdb.DuckDBPyConnection) -> None:
     for row in REFERENCE_COMMUNES:
         con.execute("insert into raw.reference_communes values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", list(row))
     for row in TASKS:
-        con.execute("insert into raw.tasks values (?, ?, ?, ?, ?, ?, ?, ?::timestamptz)", [*row, snapshot])
+        con.execute("insert into raw.tasks values (?, ?, ?, ?, ?, ?, ?, ?::timestamptz, NULL)", [*row, snapshot])
 
 
 def _insert_pulls(con: duckdb.DuckDBPyConnection, pulls) -> None:
