@@ -278,7 +278,9 @@ def _load_reference_data(con: duckdb.DuckDBPyConnection) -> None:
     for row in REFERENCE_COMMUNES:
         con.execute("insert into raw.reference_communes values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", list(row))
     for row in TASKS:
-        con.execute("insert into raw.tasks values (?, ?, ?, ?, ?, ?, ?, ?::timestamptz, NULL)", [*row, snapshot])
+        con.execute(
+            "insert into raw.tasks values (?, ?, ?, ?, ?, ?, ?, ?::timestamptz, NULL)", [*row, snapshot]
+        )
 
 
 def _insert_pulls(con: duckdb.DuckDBPyConnection, pulls) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from commune_dx.demo_portal.capacity_data import add_capacity_mess, file_capacity_reports
 from commune_dx.demo_portal.monthly_data import (
     DEAD_ZONE_VILLAGES_2025_08,
     add_monthly_mess,
@@ -102,6 +103,9 @@ def build_province_data(province_code: str, seed: int) -> tuple[DemoDataset, lis
     roles = assign_commune_roles(seed, communes)
     file_monthly_reports(log, seed, communes, roles)
     add_monthly_mess(log, seed, roles)
+    commune_codes = [c.commune_code for c in communes]
+    filed = file_capacity_reports(log, seed, [a.unit_code for a in agencies], commune_codes)
+    add_capacity_mess(log, seed, filed)
     dataset = DemoDataset(
         units=_build_units(province_code, communes, agencies),
         tasks=[plan.as_task() for plan in plans],
