@@ -757,7 +757,7 @@ def test_nightly_dbt_recreates_views_only_when_they_may_differ(nights, tmp_path)
     assert "dbt_run_context" not in _view_sql(database, "int_reporting_months")
     first = _dbt_night(warehouse_dir, work_dir, "2025-09-21")
     assert skipped not in first
-    assert "17 view models" in first
+    assert "19 view models" in first
     assert "dbt_run_context" in _view_sql(database, "int_reporting_months")
     with duckdb.connect(str(database), read_only=True) as con:
         marts_first = {m: sorted(map(repr, con.execute(f"select * from marts.{m}").fetchall()))
