@@ -23,6 +23,7 @@ from commune_dx.demo_portal.submission_log import (
     Payload,
     RolePicker,
     SubmissionLog,
+    day_between,
     later,
     local_time,
     seeded_rng,
@@ -71,7 +72,7 @@ def file_capacity_reports(
         rng = seeded_rng(seed, "capacity", code)
         if rng.random() < NOT_FILED_RATE:
             continue
-        day = FIRST_FILING_DAY + (LAST_FILING_DAY - FIRST_FILING_DAY) * rng.randint(0, 12) // 12
+        day = day_between(rng, FIRST_FILING_DAY, LAST_FILING_DAY)
         at = local_time(day, rng.randint(7 * 3600 + 1800, 17 * 3600))
         log.file(code, "capacity_report", QUARTER, at, capacity_payload(rng, code in agencies))
         filed.append(code)
