@@ -36,7 +36,8 @@ def test_national_generator_for_one_province(small_national) -> None:
     assert len(codes) == len(set(codes)) and all(c.split("-")[1] == SMALL_PROVINCE for c in codes)
     assert data.submissions == sorted(data.submissions, key=listing_key)
     forms = {v["form"] for v in data.submissions}
-    assert forms == {"task_report", "connectivity_report", "digital_skills_report", "public_service_report"}
+    assert forms == {"task_report", "connectivity_report", "digital_skills_report", "public_service_report",
+                     "capacity_report"}
     periods = {v["period"] for v in data.submissions if v["form"] == "public_service_report"}
     assert set(month_range("2024-09", "2025-09")) <= periods
     assert any(v["version"] > 1 and v["status"] == "submitted" for v in data.submissions)  # corrections

@@ -59,7 +59,8 @@ create table raw.units (
 );
 create table raw.tasks (
     task_code varchar, title varchar, task_group varchar, source varchar,
-    assigned_unit_code varchar, assigned_on date, deadline date, pulled_at timestamptz
+    assigned_unit_code varchar, assigned_on date, deadline date, pulled_at timestamptz,
+    phase integer
 );
 create table raw.reference_communes (
     province_code varchar, province_name varchar, commune_code varchar, commune_name varchar,
@@ -277,7 +278,9 @@ def _load_reference_data(con: duckdb.DuckDBPyConnection) -> None:
     for row in REFERENCE_COMMUNES:
         con.execute("insert into raw.reference_communes values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", list(row))
     for row in TASKS:
-        con.execute("insert into raw.tasks values (?, ?, ?, ?, ?, ?, ?, ?::timestamptz)", [*row, snapshot])
+        con.execute(
+            "insert into raw.tasks values (?, ?, ?, ?, ?, ?, ?, ?::timestamptz, NULL)", [*row, snapshot]
+        )
 
 
 def _insert_pulls(con: duckdb.DuckDBPyConnection, pulls) -> None:
@@ -754,7 +757,7 @@ def test_nightly_dbt_recreates_views_only_when_they_may_differ(nights, tmp_path)
     assert "dbt_run_context" not in _view_sql(database, "int_reporting_months")
     first = _dbt_night(warehouse_dir, work_dir, "2025-09-21")
     assert skipped not in first
-    assert "17 view models" in first
+    assert "19 view models" in first
     assert "dbt_run_context" in _view_sql(database, "int_reporting_months")
     with duckdb.connect(str(database), read_only=True) as con:
         marts_first = {m: sorted(map(repr, con.execute(f"select * from marts.{m}").fetchall()))

@@ -53,6 +53,14 @@ X_RULES: dict[str, Callable[[Record], bool]] = {
     "dossiers_processed_on_time <= dossiers_processed": lambda p: (
         p["dossiers_processed_on_time"] <= p["dossiers_processed"]
     ),
+    "dx_specialists <= officials_total": lambda p: p["dx_specialists"] <= p["officials_total"],
+    "officials_trained_dx <= officials_total": lambda p: p["officials_trained_dx"] <= p["officials_total"],
+    "systems_security_approved <= information_systems": lambda p: (
+        p["systems_security_approved"] <= p["information_systems"]
+    ),
+    "information_systems = 0 implies security_assessments = 0": lambda p: (
+        p["information_systems"] != 0 or p["security_assessments"] == 0
+    ),
 }
 
 
@@ -81,6 +89,13 @@ def _period_days(form: str, period: str) -> tuple[date, date] | None:
                 return None
             day = date.fromisoformat(period)
             return day, day
+        if form == "capacity_report":
+            if not re.fullmatch(r"[0-9]{4}-Q[1-4]", period):
+                return None
+            first = date(int(period[:4]), 3 * int(period[-1]) - 2, 1)
+            last_month = date(first.year, first.month + 2, 1)
+            after = date(last_month.year + last_month.month // 12, last_month.month % 12 + 1, 1)
+            return first, after - timedelta(days=1)
         if not re.fullmatch(r"\d{4}-\d{2}", period):
             return None
         first = date.fromisoformat(f"{period}-01")
@@ -272,7 +287,8 @@ def test_units_are_the_province_communes_and_agencies(dataset: DemoDataset) -> N
 
 def test_task_catalogue(dataset: DemoDataset) -> None:
     central = [t for t in dataset.tasks if t["source"] == "central"]
-    provincial = [t for t in dataset.tasks if t["source"] == "provincial"]
+    provincial = [t for t in dataset.tasks if t["source"] == "provincial" and t["phase"] is None]
+    assert {t["phase"] for t in central} == {2}
     agencies = {u["unit_code"] for u in dataset.units if u["unit_type"] == "agency"}
     assert len(central) == 135
     assert 35 <= len(provincial) <= 45
@@ -345,6 +361,9 @@ def test_submission_times_follow_the_calendar(oracle: Oracle) -> None:
         if first["form"] == "task_report":
             period = date.fromisoformat(first["period"])
             assert period <= filed <= period + timedelta(days=3), first["submission_id"]
+        elif first["form"] == "capacity_report":  # asked for before the quarter's end (18 days)
+            quarter_first, quarter_last = _period_days(first["form"], first["period"])
+            assert quarter_first <= filed <= quarter_last + timedelta(days=10), first["submission_id"]
         else:
             month_after = _period_days(first["form"], first["period"])[1] + timedelta(days=1)
             assert month_after <= filed <= month_after + timedelta(days=15), first["submission_id"]
@@ -435,3 +454,46 @@ def test_free_text_is_messy(dataset: DemoDataset) -> None:
     assert any(unicodedata.normalize("NFC", n) != n for n in notes)
     assert any("<script>alert(1)</script>" in n for n in notes)
     assert any("'; DROP TABLE x; --" in n for n in notes)
+
+
+def test_phase_one_is_green_since_july_for_the_province_and_every_commune(oracle: Oracle) -> None:
+    entries = oracle.task_entries(AS_OF)
+    phase_one: dict[str, list[Record | None]] = {}
+    for code, task in oracle.tasks.items():
+        if task["phase"] == 1:
+            phase_one.setdefault(task["assigned_unit_code"], []).append(entries[code])
+    communes = {c for c, u in oracle.units.items() if u["unit_type"] != "agency"}
+    agencies = set(oracle.units) - communes
+    assert set(phase_one) == communes | agencies and len(communes) == 148
+    green_since = {}
+    for unit, unit_entries in phase_one.items():
+        assert all(e is not None and e["status"] == "completed" for e in unit_entries), unit
+        green_since[unit] = max(date.fromisoformat(e["completed_on"]) for e in unit_entries)
+    province_since = max(green_since[a] for a in agencies)
+    assert province_since.year == 2025 and province_since.month == 7
+    assert all(green_since[c] <= province_since for c in communes)
+    # phase 2 (the central tasks) is under way: some completed, some not
+    phase_two = [entries[c] for c, t in oracle.tasks.items() if t["phase"] == 2]
+    assert 0 < sum(bool(e) and e["status"] == "completed" for e in phase_two) < len(phase_two)
+
+
+def test_capacity_reports_and_their_gaps(oracle: Oracle, dataset: DemoDataset) -> None:
+    reports = {
+        unit: r["payload"]
+        for (unit, form, period), r in oracle.counting_reports().items()
+        if form == "capacity_report" and period == "2025-Q3"
+    }
+    assert 0.85 * len(oracle.units) <= len(reports) < len(oracle.units), "most units filed, not all"
+    assert any(p["dx_specialists"] == 0 for p in reports.values())
+    assert any(not p["steering_committee"] for p in reports.values())
+    assert any(p["vulnerabilities_open"] > 0 for p in reports.values())
+    versions = [v for v in dataset.submissions if v["form"] == "capacity_report"]
+    reasons = {r for v in versions for r in oracle.reasons(v)}
+    capacity_rules = oracle.validators["capacity_report"][1]
+    assert {f"x-rule {rule}" for rule in capacity_rules} <= reasons
+    assert {"unit not active", "period after submitted_at", "malformed period"} <= reasons
+    corrected = [
+        h for h in oracle.histories().values()
+        if h[0]["form"] == "capacity_report" and len(h) > 1 and not any(map(oracle.reasons, h))
+    ]
+    assert len(corrected) >= 2

@@ -92,7 +92,8 @@ def test_unit_and_form_filters_partition_the_listing(
         by_unit.update(map(_key, items))
     assert by_unit == everything
     by_form: Counter = Counter()
-    for form in ("task_report", "connectivity_report", "digital_skills_report", "public_service_report"):
+    for form in ("task_report", "connectivity_report", "digital_skills_report", "public_service_report",
+                 "capacity_report"):
         items, _ = session.walk(form=form, limit=200)
         assert all(i["form"] == form for i in items)
         by_form.update(map(_key, items))

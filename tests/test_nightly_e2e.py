@@ -6,6 +6,8 @@ from __future__ import annotations
 import duckdb
 import pytest
 
+from commune_dx.demo_portal.demo_data import build_demo_dataset
+from commune_dx.demo_portal.task_data import PHASE_ONE_GREEN_SINCE
 from commune_dx.settings import MART_TABLES
 from tests.conftest import connection_json, marts_digest, run_night_cli
 
@@ -84,3 +86,99 @@ def test_rerunning_the_same_night_gives_identical_marts(night, portal):
     # dbt started during validate, parsed while validate and load ran, and built when asked.
     assert "dbt process started early (pid" in log
     assert "the dbt process was started early, during validate" in log
+
+
+def test_phase_one_green_status_as_published(night):
+    """Phase 1 of the central monitoring plan: the province Green since a day in July 2025 and
+    all 148 communes Green, as the Steering Committee published for 21 September 2025."""
+    warehouse, _ = night
+    con = duckdb.connect(str(warehouse / "serving.duckdb"), read_only=True)
+    try:
+        summary = {
+            phase: rest
+            for phase, *rest in con.execute(
+                "SELECT phase, communes_total, communes_green, communes_green_rate, agencies_total, "
+                "agencies_green, province_green, province_green_since FROM marts.phase_summary "
+                "WHERE as_of_date = DATE '2025-09-21' AND province_code = '25'"
+            ).fetchall()
+        }
+        statuses = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE is_green) FROM marts.phase_status "
+            "WHERE as_of_date = DATE '2025-09-21' AND phase = 1"
+        ).fetchone()
+    finally:
+        con.close()
+    assert summary[1] == [148, 148, 1.0, 16, 16, True, PHASE_ONE_GREEN_SINCE]
+    assert PHASE_ONE_GREEN_SINCE.year == 2025 and PHASE_ONE_GREEN_SINCE.month == 7
+    assert statuses == (164, 164)
+    # phase 2 (the central tasks) is under way: the province is not Green for it
+    assert summary[2][5] is False and summary[2][6] is None
+
+
+def test_capacity_marts_show_the_quarter(night):
+    """Every unit's counted 2025-Q3 capacity report, summed per province; the quarter is not
+    covered by the reporting calendar before October."""
+    warehouse, _ = night
+    dataset = build_demo_dataset()
+    filers = {
+        v["unit_code"] for v in dataset.submissions
+        if v["submission_id"] == f"CP-{v['unit_code']}-2025-Q3"
+    }
+    con = duckdb.connect(str(warehouse / "serving.duckdb"), read_only=True)
+    try:
+        units = {r[0]: r[1:] for r in con.execute(
+            "SELECT unit_code, province_code, has_dx_specialist, steering_committee, vulnerabilities_open "
+            "FROM marts.capacity_quarterly WHERE period = '2025-Q3'"
+        ).fetchall()}
+        province = con.execute(
+            "SELECT units_reporting, agencies_reporting + communes_reporting, units_with_dx_specialist, "
+            "units_with_steering_committee, officials_total, trained_rate FROM "
+            "marts.capacity_province_quarterly WHERE period = '2025-Q3' AND province_code = '25'"
+        ).fetchone()
+        sums = con.execute(
+            "SELECT sum(officials_total), sum(officials_trained_dx) FROM marts.capacity_quarterly "
+            "WHERE period = '2025-Q3'"
+        ).fetchone()
+        capacity_expected = con.execute(
+            "SELECT count(*) FROM marts.reporting_completeness WHERE form = 'capacity_report'"
+        ).fetchone()[0]
+        reasons = " ".join(r[0] for r in con.execute(
+            "SELECT reasons FROM marts.quarantine WHERE form = 'capacity_report'"
+        ).fetchall())
+    finally:
+        con.close()
+    assert set(units) == filers and {u[0] for u in units.values()} == {"25"}
+    assert province[:2] == (len(filers), len(filers))
+    assert province[2] == sum(u[1] for u in units.values()) < len(filers)  # units without a specialist
+    assert province[3] == sum(u[2] for u in units.values()) < len(filers)  # nor a committee
+    assert any(u[3] > 0 for u in units.values())
+    assert province[4] == sums[0] and province[5] == pytest.approx(sums[1] / sums[0])
+    assert capacity_expected == 0  # 2025-Q3 ends in September: not covered on 2025-09-21
+    for reason in ("dx_specialists must not exceed officials_total", "was not active during period 2025-Q2",
+                   "lies after the submission date", "is not a quarter YYYY-Qn"):
+        assert reason in reasons
+
+
+def test_province_kpis_and_watchlist(night):
+    warehouse, _ = night
+    con = duckdb.connect(str(warehouse / "serving.duckdb"), read_only=True)
+    try:
+        kpis = con.execute(
+            "SELECT province_code, province_name, communes_active, agencies_active, tasks_central_total, "
+            "tasks_central_completed, tasks_central_not_completed, kpi_period, dead_zone_villages "
+            "FROM marts.province_kpis WHERE as_of_date = DATE '2025-09-21'"
+        ).fetchall()
+        watch = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE source = 'central'), "
+            "count(*) FILTER (WHERE risk = 'overdue'), count(*) FILTER (WHERE days_to_deadline < 0) "
+            "FROM marts.task_watchlist WHERE as_of_date = DATE '2025-09-21'"
+        ).fetchone()
+        not_completed = con.execute(
+            "SELECT not_completed FROM marts.task_completion WHERE as_of_date = DATE '2025-09-21' "
+            "AND scope = 'province' AND scope_code = 'all'"
+        ).fetchone()[0]
+    finally:
+        con.close()
+    assert kpis == [("25", "Tỉnh Phú Thọ", 148, 16, 135, 79, 56, "2025-08", 24)]
+    assert watch[0] == not_completed and watch[1] == 56
+    assert watch[2] == watch[3] > 0

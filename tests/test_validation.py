@@ -14,6 +14,9 @@ UNITS = {
     "25001": {"unit_code": "25001", "unit_type": "xa", "active_from": "2025-07-01", "active_to": None},
     "25002": {"unit_code": "25002", "unit_type": "xa", "active_from": "2025-07-01",
               "active_to": "2025-07-31"},
+    # active on one day of 2025-Q3 only: the quarter counts, the next does not
+    "25003": {"unit_code": "25003", "unit_type": "phuong", "active_from": "2025-09-30",
+              "active_to": "2025-09-30"},
     "A25-SKHCN": {"unit_code": "A25-SKHCN", "unit_type": "agency", "active_from": "2025-07-01",
                   "active_to": None},
 }
@@ -44,6 +47,15 @@ SKILLS = {"sessions_held": 2, "participants_officials": 10, "participants_citize
           "participants_students": 5, "people_completed_basic": 20, "vneid_activations": 7}
 SERVICES = {"dossiers_received": 100, "dossiers_online": 80, "dossiers_full_online": 50,
             "dossiers_processed": 90, "dossiers_processed_on_time": 85}
+CAPACITY = {"officials_total": 20, "dx_specialists": 1, "officials_trained_dx": 12,
+            "steering_committee": True, "information_systems": 2, "systems_security_approved": 1,
+            "security_assessments": 1, "vulnerabilities_found": 3, "vulnerabilities_open": 4,
+            "devices_received": 5}
+NO_SYSTEMS = {**CAPACITY, "information_systems": 0, "systems_security_approved": 0}
+AFTER_Q4 = {"submitted_at": "2026-01-05T09:00:00+07:00", "updated_at": "2026-01-05T09:00:00+07:00"}
+# 2025-07-01 00:00 local is 2025-06-30 17:00 UTC: the first instant of 2025-Q3 in Viet Nam
+Q3_FIRST_INSTANT = {"submitted_at": "2025-06-30T17:00:00Z", "updated_at": "2025-06-30T17:00:00Z"}
+Q3_NOT_BEGUN = {"submitted_at": "2025-06-30T16:59:59Z", "updated_at": "2025-06-30T16:59:59Z"}
 TASK_PAYLOAD = {"tasks": [
     {"task_code": "TW-1", "status": "completed", "progress_pct": 100, "completed_on": "2025-08-20"},
     {"task_code": "TW-2", "status": "in_progress", "progress_pct": 40, "completed_on": None,
@@ -72,6 +84,7 @@ CASES = [
     ("valid skills", envelope("digital_skills_report", "2025-08", SKILLS), None),
     ("valid services", envelope("public_service_report", "2025-08", SERVICES), None),
     ("valid task report", task_report(), None),
+    ("valid capacity", envelope("capacity_report", "2025-Q3", CAPACITY), None),
     ("withdrawn is never invalid",
      envelope("connectivity_report", "2025-08", {"junk": True}, status="withdrawn"), None),
     ("missing field", envelope("connectivity_report", "2025-08",
@@ -139,6 +152,53 @@ CASES = [
      unit_code="A25-SKHCN"), "progress_pct must be between 0 and 100"),
     ("empty task list", envelope("task_report", "2025-08-31", {"tasks": []}, unit_code="A25-SKHCN"),
      "should be non-empty"),
+    # capacity_report: each invalid case next to its valid twin
+    ("capacity missing field", envelope("capacity_report", "2025-Q3",
+     {k: v for k, v in CAPACITY.items() if k != "devices_received"}),
+     "'devices_received' is a required property"),
+    ("capacity committee not a boolean", envelope("capacity_report", "2025-Q3",
+     changed(CAPACITY, steering_committee=1)), "1 is not of type 'boolean'"),
+    ("capacity officials below 1", envelope("capacity_report", "2025-Q3",
+     changed(CAPACITY, officials_total=0, dx_specialists=0, officials_trained_dx=0)),
+     "officials_total must be at least 1"),
+    ("capacity officials 1", envelope("capacity_report", "2025-Q3",
+     changed(CAPACITY, officials_total=1, dx_specialists=0, officials_trained_dx=0)), None),
+    ("x-rule specialists", envelope("capacity_report", "2025-Q3",
+     changed(CAPACITY, dx_specialists=21)), "dx_specialists must not exceed officials_total"),
+    ("x-rule specialists equal", envelope("capacity_report", "2025-Q3",
+     changed(CAPACITY, dx_specialists=20)), None),
+    ("x-rule trained", envelope("capacity_report", "2025-Q3",
+     changed(CAPACITY, officials_trained_dx=21)), "officials_trained_dx must not exceed officials_total"),
+    ("x-rule trained equal", envelope("capacity_report", "2025-Q3",
+     changed(CAPACITY, officials_trained_dx=20)), None),
+    ("x-rule security approved", envelope("capacity_report", "2025-Q3",
+     changed(CAPACITY, systems_security_approved=3)),
+     "systems_security_approved must not exceed information_systems"),
+    ("x-rule security approved equal", envelope("capacity_report", "2025-Q3",
+     changed(CAPACITY, systems_security_approved=2)), None),
+    ("x-rule assessments without systems", envelope("capacity_report", "2025-Q3",
+     changed(NO_SYSTEMS, security_assessments=1)), "information_systems = 0 but security_assessments"),
+    ("no systems no assessments", envelope("capacity_report", "2025-Q3",
+     changed(NO_SYSTEMS, security_assessments=0)), None),
+    ("capacity period a month", envelope("capacity_report", "2025-09", CAPACITY),
+     "is not a quarter YYYY-Qn"),
+    ("capacity period Q5", envelope("capacity_report", "2025-Q5", CAPACITY), "is not a quarter YYYY-Qn"),
+    ("capacity period lower-case q", envelope("capacity_report", "2025-q3", CAPACITY),
+     "is not a quarter YYYY-Qn"),
+    ("capacity quarter not begun", envelope("capacity_report", "2025-Q4", CAPACITY),
+     "lies after the submission date"),
+    ("capacity quarter not begun, local time", envelope("capacity_report", "2025-Q3", CAPACITY,
+     **Q3_NOT_BEGUN), "lies after the submission date"),
+    ("capacity quarter's first local instant", envelope("capacity_report", "2025-Q3", CAPACITY,
+     **Q3_FIRST_INSTANT), None),
+    ("capacity unit inactive all quarter", envelope("capacity_report", "2025-Q4", CAPACITY,
+     unit_code="25003", **AFTER_Q4), "was not active during period 2025-Q4"),
+    ("capacity unit active all quarter", envelope("capacity_report", "2025-Q4", CAPACITY,
+     unit_code="25001", **AFTER_Q4), None),
+    ("capacity unit active one day", envelope("capacity_report", "2025-Q3", CAPACITY,
+     unit_code="25003"), None),
+    ("capacity unknown unit", envelope("capacity_report", "2025-Q3", CAPACITY, unit_code="99999"),
+     "unit_code '99999' is not a unit listed"),
     ("note too long", envelope("task_report", "2025-08-31", task_changed(1, note="x" * 2001),
      unit_code="A25-SKHCN"), "is too long"),
 ]
@@ -159,7 +219,7 @@ def test_data_docs_show_each_forms_results(outcomes, docs_dir):
     pages = sorted(docs_dir.glob("validations/*/night-1/*/*.html"))
     suites = {page.relative_to(docs_dir).parts[1] for page in pages}
     assert suites == {"connectivity_report", "digital_skills_report", "public_service_report",
-                      "task_report_entries"}
+                      "task_report_entries", "capacity_report"}
     index = (docs_dir / "index.html").read_text(encoding="utf-8")
     assert all(str(page.relative_to(docs_dir)) in index for page in pages)
     connectivity = next(p for p in pages if "connectivity_report" in p.parts).read_text(encoding="utf-8")
@@ -204,6 +264,8 @@ def _tricky_payloads():
     yield "connectivity_report", changed(CONNECTIVITY, villages_total=10.0)  # 10.0 is an integer
     yield "connectivity_report", changed(CONNECTIVITY, villages_total=10.5)
     yield "digital_skills_report", changed(SKILLS, sessions_held=None)
+    yield "capacity_report", changed(CAPACITY, steering_committee=0)  # 0 is not a boolean
+    yield "capacity_report", changed(CAPACITY, officials_total=True)  # a boolean is not an integer
 
 
 def test_fast_schema_check_never_passes_what_jsonschema_rejects():

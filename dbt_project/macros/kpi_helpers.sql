@@ -23,3 +23,13 @@
     (cast({{ month_start }} as timestamp) + interval 1 month + interval 4 day
         + interval 23 hour + interval 59 minute + interval 59 second)
 {%- endmacro %}
+
+{#
+    quarterly_report_deadline(quarter_start): the last local second at which a capacity_report
+    for the quarter starting on `quarter_start` (a DATE) is on time: the 10th day of the month
+    after the quarter, 23:59:59 Asia/Ho_Chi_Minh (as a local TIMESTAMP).
+#}
+{% macro quarterly_report_deadline(quarter_start) -%}
+    (cast({{ quarter_start }} as timestamp) + interval 3 month + interval 9 day
+        + interval 23 hour + interval 59 minute + interval 59 second)
+{%- endmacro %}

@@ -77,8 +77,11 @@ CREATE TABLE IF NOT EXISTS raw.tasks (
     assigned_unit_code VARCHAR,
     assigned_on DATE,
     deadline DATE,
-    pulled_at TIMESTAMPTZ
+    pulled_at TIMESTAMPTZ,
+    phase INTEGER
 );
+-- contract 1.1: a warehouse created before it gains the column (NULL = no phase)
+ALTER TABLE raw.tasks ADD COLUMN IF NOT EXISTS phase INTEGER;
 CREATE TABLE IF NOT EXISTS raw.reference_communes (
     province_code VARCHAR,
     province_name VARCHAR,
@@ -470,12 +473,13 @@ def _replace_reference(con: duckdb.DuckDBPyConnection, run_dir: Path, now: datet
     )
     con.execute("DELETE FROM raw.tasks")
     con.execute(
-        "INSERT INTO raw.tasks SELECT nfc_normalize(task_code), nfc_normalize(title), "
+        "INSERT INTO raw.tasks (task_code, title, task_group, source, assigned_unit_code, assigned_on, "
+        "deadline, pulled_at, phase) SELECT nfc_normalize(task_code), nfc_normalize(title), "
         "nfc_normalize(task_group), nfc_normalize(source), nfc_normalize(assigned_unit_code), "
-        "assigned_on, deadline, ? "
+        "assigned_on, deadline, ?, phase "
         f"FROM read_json({_sql_text(run_dir / 'tasks.json')}, columns = {{task_code: 'VARCHAR', "
         "title: 'VARCHAR', task_group: 'VARCHAR', source: 'VARCHAR', assigned_unit_code: 'VARCHAR', "
-        "assigned_on: 'DATE', deadline: 'DATE'})",
+        "assigned_on: 'DATE', deadline: 'DATE', phase: 'INTEGER'})",
         [now],
     )
     _load_reference_communes(con)

@@ -22,20 +22,28 @@ PORTAL_CONN_ID = "commune_portal"
 PORTAL_POOL = "commune_portal"
 LOCAL_TZ = "Asia/Ho_Chi_Minh"
 KNOWN_FORM_VERSIONS = {1}
-FORMS = ("task_report", "connectivity_report", "digital_skills_report", "public_service_report")
+FORMS = ("task_report", "connectivity_report", "digital_skills_report", "public_service_report",
+         "capacity_report")
 MONTHLY_FORMS = ("connectivity_report", "digital_skills_report", "public_service_report")
+QUARTERLY_FORMS = ("capacity_report",)
 COMMUNE_LEVEL_TYPES = ("xa", "phuong", "dac_khu")
 
 # The published marts, in the order the report and the Parquet export list them.
 MART_TABLES = (
     "task_status",
     "task_completion",
+    "task_watchlist",
+    "phase_status",
+    "phase_summary",
+    "province_kpis",
     "connectivity_monthly",
     "connectivity_province_monthly",
     "digital_skills_monthly",
     "digital_skills_province_monthly",
     "public_services_monthly",
     "public_services_province_monthly",
+    "capacity_quarterly",
+    "capacity_province_quarterly",
     "reporting_completeness",
     "reporting_rate",
     "quarantine",

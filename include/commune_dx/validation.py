@@ -32,13 +32,21 @@ from zoneinfo import ZoneInfo
 import fastjsonschema
 from jsonschema import Draft202012Validator, FormatChecker
 
-from commune_dx.settings import EXPECTATIONS_DIR, FORMS, FORMS_DIR, KNOWN_FORM_VERSIONS, LOCAL_TZ
+from commune_dx.settings import (
+    EXPECTATIONS_DIR,
+    FORMS,
+    FORMS_DIR,
+    KNOWN_FORM_VERSIONS,
+    LOCAL_TZ,
+    QUARTERLY_FORMS,
+)
 
 log = logging.getLogger(__name__)
 
 LOCAL = ZoneInfo(LOCAL_TZ)
 MONTH_PATTERN = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+QUARTER_PATTERN = re.compile(r"^[0-9]{4}-Q[1-4]$")
 # JSON Schema keywords whose checks the Great Expectations suites own for sound payloads.
 GX_OWNED_KEYWORDS = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "enum"}
 ENVELOPE_FIELDS = ("submission_id", "unit_code", "form", "form_version", "period", "version",
@@ -48,6 +56,7 @@ GX_SUITES = {
     "digital_skills_report": "digital_skills_report",
     "public_service_report": "public_service_report",
     "task_report": "task_report_entries",
+    "capacity_report": "capacity_report",
 }
 
 
@@ -162,6 +171,13 @@ def check_envelope(item: dict[str, Any], ref: Reference) -> tuple[list[str], dat
         first = last = _parse_date(period)
         if first is None:
             reasons.append(f"period {period!r} is not a date YYYY-MM-DD (task_report)")
+    elif form in QUARTERLY_FORMS:
+        if isinstance(period, str) and QUARTER_PATTERN.fullmatch(period):
+            year, quarter = int(period[:4]), int(period[6])
+            first = date(year, 3 * quarter - 2, 1)
+            last = date(year, 3 * quarter, calendar.monthrange(year, 3 * quarter)[1])
+        else:
+            reasons.append(f"period {period!r} is not a quarter YYYY-Qn (n = 1 to 4)")
     elif form in FORMS:
         if isinstance(period, str) and MONTH_PATTERN.fullmatch(period):
             year, month = int(period[:4]), int(period[5:])

@@ -54,6 +54,7 @@ resolved as (
         tasks.assigned_unit_code,
         tasks.assigned_on,
         tasks.deadline,
+        tasks.phase,
         latest_entries.reported_status,
         latest_entries.progress_pct,
         latest_entries.completed_on,

@@ -9,11 +9,13 @@ submission, exactly as ``GET /api/v1/submissions`` serves them.
 The numbers are built so that, after MARTS.md's counting rules, they reproduce the figures
 the province published for 21 September 2025: 135 centrally assigned tasks, 79 completed and
 56 not; 24 villages in mobile dead zones (``trắng sóng`` — no signal, plus ``lõm sóng`` — weak
-signal) in the August connectivity reports. On top of the clean data sits the mess real
-portals have — corrections, withdrawals, invalid versions (some newer than a valid one),
-late and missing reports, NFD text, markup and SQL in free text — each placed so that a
-pipeline applying the rules correctly still gets the published figures, and one that skips
-a rule does not.
+signal) in the August connectivity reports; phase 1 of the central monitoring plan Green
+(trạng thái Xanh) for the province since July 2025 and for all 148 communes, phase 2 (the
+central tasks) under way; and the units' 2025-Q3 capacity reports. On top of the clean data
+sits the mess real portals have — corrections, withdrawals, invalid versions (some newer than
+a valid one), late and missing reports, NFD text, markup and SQL in free text — each placed
+so that a pipeline applying the rules correctly still gets the published figures, and one
+that skips a rule does not.
 
 Same arguments, same output, byte for byte: all randomness comes from ``random.Random``
 instances seeded from the ``seed`` argument and a fixed label.
@@ -24,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from commune_dx.demo_portal.capacity_data import add_capacity_mess, file_capacity_reports
 from commune_dx.demo_portal.monthly_data import (
     DEAD_ZONE_VILLAGES_2025_08,
     add_monthly_mess,
@@ -102,6 +105,9 @@ def build_province_data(province_code: str, seed: int) -> tuple[DemoDataset, lis
     roles = assign_commune_roles(seed, communes)
     file_monthly_reports(log, seed, communes, roles)
     add_monthly_mess(log, seed, roles)
+    commune_codes = [c.commune_code for c in communes]
+    filed = file_capacity_reports(log, seed, [a.unit_code for a in agencies], commune_codes)
+    add_capacity_mess(log, seed, filed)
     dataset = DemoDataset(
         units=_build_units(province_code, communes, agencies),
         tasks=[plan.as_task() for plan in plans],

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-FORMS = ("task_report", "connectivity_report", "digital_skills_report", "public_service_report")
+FORMS = ("task_report", "connectivity_report", "digital_skills_report", "public_service_report",
+         "capacity_report")
 LISTING_PARAMETERS = ("unit", "form", "updated_since", "page_token", "limit")
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500

@@ -14,6 +14,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from commune_dx.demo_portal.submission_log import (
@@ -46,6 +47,23 @@ FIRST_ASSIGNMENT = date(2025, 2, 1)
 LAST_ASSIGNMENT = date(2025, 7, 31)
 LAST_OVERDUE_DEADLINE = date(2025, 9, 20)
 LATEST_DEADLINE = date(2025, 12, 31)
+# Phases (giai đoạn) of the central monitoring plan. Phase 1: one task for every unit (two for
+# each agency), assigned when the units started on 1 July 2025, all completed in July, the last
+# agency's on PHASE_ONE_GREEN_SINCE: the province is Green (trạng thái Xanh) for phase 1 since
+# that day and every commune is Green too. The central Resolution 57 tasks are phase 2, under way.
+PHASE_ONE_PREFIX = "GD1"
+PHASE_ONE_ASSIGNED = date(2025, 7, 1)
+PHASE_ONE_DEADLINE = date(2025, 7, 31)
+PHASE_ONE_GREEN_SINCE = date(2025, 7, 25)
+PHASE_ONE_AGENCY_TASKS = 2
+CENTRAL_PHASE = 2
+PHASE_ONE_TITLES: tuple[tuple[str, str], ...] = (
+    ("institutions", "Kiện toàn Ban Chỉ đạo về khoa học, công nghệ, đổi mới sáng tạo và chuyển đổi số"),
+    ("human_resources", "Phân công cán bộ phụ trách chuyên sâu về chuyển đổi số"),
+    ("digital_government", "Vận hành hệ thống quản lý văn bản, điều hành sau sắp xếp đơn vị hành chính"),
+    ("digital_government", "Cập nhật thủ tục hành chính trên Cổng dịch vụ công quốc gia"),
+    ("infrastructure", "Bảo đảm kết nối mạng truyền số liệu chuyên dùng tại trụ sở mới"),
+)
 
 TASK_TITLES: dict[str, tuple[str, ...]] = {
     "institutions": (
@@ -135,9 +153,10 @@ class TaskPlan:
     started_on: date | None
     completed_on: date | None
     final_pct: int
+    phase: int | None = None
 
     def as_task(self) -> Record:
-        """The task as ``GET /api/v1/tasks`` lists it."""
+        """The task as ``GET /api/v1/tasks`` lists it (``phase`` null: the task has none)."""
         return {
             "task_code": self.task_code,
             "title": self.title,
@@ -146,6 +165,7 @@ class TaskPlan:
             "assigned_unit_code": self.unit_code,
             "assigned_on": self.assigned_on.isoformat(),
             "deadline": self.deadline.isoformat(),
+            "phase": self.phase,
         }
 
     def progress_at(self, period: date) -> tuple[str, int, date | None]:
@@ -258,7 +278,8 @@ def _with_boundary_deadlines(plans: list[TaskPlan]) -> list[TaskPlan]:
 def plan_tasks(
     seed: int, holders: list[str], communes: list[str], unit_names: dict[str, str]
 ) -> list[TaskPlan]:
-    """The task catalogue with each task's timeline: 135 central tasks, then 40 provincial.
+    """The task catalogue with each task's timeline: 135 central tasks (phase 2), 40
+    provincial ones (no phase), then the phase-1 tasks of every unit.
 
     Exactly ``CENTRAL_COMPLETED`` central tasks are completed by the last task report's
     period, so they are the ones completed as of ``FIGURES_AS_OF``.
@@ -283,7 +304,46 @@ def plan_tasks(
         for _ in range(PROVINCIAL_TASKS_PER_COMMUNE)
     ]
     central_plans = _with_boundary_deadlines(_numbered(central, CENTRAL_PREFIX, "central", rng, titles))
-    return central_plans + _numbered(provincial, PROVINCIAL_PREFIX, "provincial", rng, titles)
+    central_plans = [replace(plan, phase=CENTRAL_PHASE) for plan in central_plans]
+    provincial_plans = _numbered(provincial, PROVINCIAL_PREFIX, "provincial", rng, titles)
+    agencies = sorted(set(holders) - set(communes))
+    return central_plans + provincial_plans + _phase_one(seed, agencies, communes, unit_names)
+
+
+def _phase_one(
+    seed: int, agencies: list[str], communes: list[str], unit_names: dict[str, str]
+) -> list[TaskPlan]:
+    """Phase 1 of the central monitoring plan, completed in July by every unit.
+
+    The province's Green status dates from PHASE_ONE_GREEN_SINCE: the last phase-1 completion
+    of an agency falls on that day (with no agency, a commune's does); every other phase-1
+    task is completed before it.
+    """
+    rng = seeded_rng(seed, "phase-1")
+    units = [(code, PHASE_ONE_AGENCY_TASKS) for code in agencies] + [(code, 1) for code in sorted(communes)]
+    plans = []
+    for unit_code, count in units:
+        for title_index in rng.sample(range(len(PHASE_ONE_TITLES)), count):
+            group, title = PHASE_ONE_TITLES[title_index]
+            completed_on = day_between(rng, date(2025, 7, 7), PHASE_ONE_GREEN_SINCE - timedelta(days=1))
+            plans.append(
+                TaskPlan(
+                    task_code=f"{PHASE_ONE_PREFIX}-{len(plans) + 1:03d}",
+                    title=f"{title} ({unit_names[unit_code]})",
+                    task_group=group,
+                    source="provincial",
+                    unit_code=unit_code,
+                    assigned_on=PHASE_ONE_ASSIGNED,
+                    deadline=PHASE_ONE_DEADLINE,
+                    started_on=PHASE_ONE_ASSIGNED + timedelta(days=rng.randint(0, 3)),
+                    completed_on=completed_on,
+                    final_pct=100,
+                    phase=1,
+                )
+            )
+    last = rng.choice([p for p in plans if p.unit_code in agencies] or plans)
+    plans[plans.index(last)] = replace(last, completed_on=PHASE_ONE_GREEN_SINCE)
+    return plans
 
 
 def _task_report_time(rng: random.Random, period: date) -> datetime:
@@ -294,7 +354,10 @@ def _task_report_time(rng: random.Random, period: date) -> datetime:
 
 
 def _note(seed: int, plan: TaskPlan, period: date, status: str) -> str | None:
-    """The free-text note on a task entry, if any (some stored in NFD form)."""
+    """The free-text note on a task entry, if any (some stored in NFD form); phase-1 entries,
+    done and reported alike by every unit, have none."""
+    if plan.phase == 1:
+        return None
     rng = seeded_rng(seed, "note", plan.task_code, period)
     if rng.random() >= 0.3:
         return None
@@ -335,11 +398,17 @@ def _plans_by_unit(plans: list[TaskPlan]) -> dict[str, list[TaskPlan]]:
     return by_unit
 
 
+@cache
+def _writes_explicit_nulls(seed: int, unit_code: str) -> bool:
+    """Whether the unit's software writes ``null`` for empty fields (once per unit, not per report)."""
+    return seeded_rng(seed, "style", unit_code).random() < 0.5
+
+
 def task_report_payload(
     seed: int, unit_plans: list[TaskPlan], period: date, special: dict[tuple[str, date], str]
 ) -> Payload:
     """The clean task report of one unit as of ``period``: every task assigned by then."""
-    explicit_nulls = seeded_rng(seed, "style", unit_plans[0].unit_code).random() < 0.5
+    explicit_nulls = _writes_explicit_nulls(seed, unit_plans[0].unit_code)
     entries = []
     for plan in sorted(unit_plans, key=lambda p: p.task_code):
         if plan.assigned_on > period:

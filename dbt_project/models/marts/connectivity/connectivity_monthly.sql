@@ -22,6 +22,7 @@ final as (
         reports.unit_code,
         units.unit_name,
         units.unit_type,
+        units.province_code,
         reports.villages_total,
         reports.villages_no_signal,
         reports.villages_weak_signal,

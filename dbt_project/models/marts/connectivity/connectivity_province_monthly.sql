@@ -13,6 +13,7 @@ summed as (
 
     select
         period,
+        province_code,
         count(*) as units_reporting,
         cast(sum(villages_total) as bigint) as villages_total,
         cast(sum(villages_no_signal) as bigint) as villages_no_signal,
@@ -24,7 +25,7 @@ summed as (
         cast(sum(dead_zone_villages) as bigint) as dead_zone_villages
 
     from connectivity_monthly
-    group by period
+    group by period, province_code
 
 ),
 

@@ -10,13 +10,21 @@ validated_versions as (
 
 ),
 
+units as (
+
+    select unit_code, province_code from {{ ref('int_units_enriched') }}
+
+),
+
 final as (
 
     select
-        submission_id,
-        version,
-        unit_code,
-        form,
+        validated_versions.submission_id,
+        validated_versions.version,
+        validated_versions.unit_code,
+        -- NULL for a unit unknown to /units
+        units.province_code,
+        validated_versions.form,
         period,
         reasons,
         {{ local_timestamp('first_pulled_at') }} as first_seen_at,
@@ -28,7 +36,9 @@ final as (
         checked_at
 
     from validated_versions
-    where is_checked and not is_valid
+    left join units
+        on validated_versions.unit_code = units.unit_code
+    where validated_versions.is_checked and not validated_versions.is_valid
 
 )
 

@@ -47,7 +47,8 @@ final as (
         latest.submission_id,
         latest.version,
         latest.reasons,
-        latest.updated_at
+        latest.updated_at,
+        units.province_code
 
     from latest
     left join units on latest.unit_code = units.unit_code

@@ -10,6 +10,12 @@ pulls as (
 
 ),
 
+units as (
+
+    select unit_code, province_code from {{ ref('int_units_enriched') }}
+
+),
+
 last_run_per_night as (
 
     select as_of_date, arg_max(run_id, finished_at) as run_id
@@ -28,10 +34,13 @@ final as (
         pulls.pull_error,
         pulls.versions_received,
         pulls.finished_at,
-        pulls.run_id
+        pulls.run_id,
+        units.province_code
 
     from pulls
     inner join last_run_per_night using (as_of_date, run_id)
+    left join units
+        on pulls.unit_code = units.unit_code
 
 )
 

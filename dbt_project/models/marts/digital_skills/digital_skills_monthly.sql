@@ -40,6 +40,7 @@ final as (
         cumulated.unit_code,
         units.unit_name,
         units.unit_type,
+        units.province_code,
         cumulated.sessions_held,
         cumulated.participants_officials,
         cumulated.participants_citizens,

@@ -14,6 +14,7 @@ summed as (
 
     select
         period,
+        province_code,
         count(*) as units_reporting,
         cast(sum(sessions_held) as bigint) as sessions_held,
         cast(sum(participants_officials) as bigint) as participants_officials,
@@ -28,7 +29,7 @@ summed as (
             as cumulative_completed_basic_with_population
 
     from digital_skills_monthly
-    group by period
+    group by period, province_code
 
 ),
 
@@ -36,6 +37,7 @@ final as (
 
     select
         period,
+        province_code,
         units_reporting,
         sessions_held,
         participants_officials,

@@ -22,6 +22,7 @@ final as (
         reports.unit_code,
         units.unit_name,
         units.unit_type,
+        units.province_code,
         reports.dossiers_received,
         reports.dossiers_online,
         reports.dossiers_full_online,

@@ -13,6 +13,7 @@ summed as (
 
     select
         period,
+        province_code,
         count(*) as units_reporting,
         cast(sum(dossiers_received) as bigint) as dossiers_received,
         cast(sum(dossiers_online) as bigint) as dossiers_online,
@@ -21,7 +22,7 @@ summed as (
         cast(sum(dossiers_processed_on_time) as bigint) as dossiers_processed_on_time
 
     from public_services_monthly
-    group by period
+    group by period, province_code
 
 ),
 

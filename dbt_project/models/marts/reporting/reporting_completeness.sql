@@ -3,7 +3,8 @@
 -- Received: at least one submission for that form and period (task_report: a period inside
 -- the month) whose counted version exists and is not withdrawn, whether or not it wins rule 3.
 -- On time: its earliest submitted_at is at or before the 5th of the following month,
--- 23:59:59 local. A correction keeps version 1's submitted_at, so it stays on time.
+-- 23:59:59 local (capacity_report: the 10th of the month after the quarter). A correction
+-- keeps version 1's submitted_at, so it stays on time.
 
 with
 
@@ -51,15 +52,12 @@ final as (
         received_submissions.submitted_at is not null as received,
         received_submissions.submitted_at,
         coalesce(
-            {{ local_timestamp('received_submissions.submitted_at') }}
-                <= {{ monthly_report_deadline('expected_reports.month_start') }},
+            {{ local_timestamp('received_submissions.submitted_at') }} <= expected_reports.due_local,
             false
         ) as received_on_time,
         coalesce(received_submissions.submissions_received, 0) as submissions_received,
-        timezone(
-            'Asia/Ho_Chi_Minh',
-            {{ monthly_report_deadline('expected_reports.month_start') }}
-        ) as due_at
+        timezone('Asia/Ho_Chi_Minh', expected_reports.due_local) as due_at,
+        units.province_code
 
     from expected_reports
     left join received_submissions

@@ -166,7 +166,8 @@ unit_kpis as (
         coalesce(tasks_by_unit.tasks_completed, 0) as tasks_completed,
         coalesce(tasks_by_unit.tasks_overdue, 0) as tasks_overdue,
 
-        latest_pulls.pull_outcome as last_pull_outcome
+        latest_pulls.pull_outcome as last_pull_outcome,
+        units.province_code
 
     from units
     left join reporting_by_unit on units.unit_code = reporting_by_unit.unit_code

@@ -20,6 +20,12 @@ task_status as (
 
 ),
 
+units as (
+
+    select unit_code, province_code from {{ ref('int_units_enriched') }}
+
+),
+
 province_scopes as (
 
     select
@@ -104,9 +110,15 @@ final as (
         in_progress,
         overdue,
         {{ safe_rate('completed', 'tasks_total') }} as completion_rate,
-        {{ safe_rate('completed_on_time', 'completed') }} as on_time_rate
+        {{ safe_rate('completed_on_time', 'completed') }} as on_time_rate,
+        in_progress + overdue as not_completed,
+        -- the assigned unit's province, on `unit` rows only
+        province_code
 
     from counted
+    left join units
+        on counted.scope = 'unit'
+        and counted.scope_code = units.unit_code
 
 )
 

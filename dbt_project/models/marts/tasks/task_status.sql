@@ -19,34 +19,45 @@ tasks_resolved as (
 
 ),
 
+units as (
+
+    select * from {{ ref('int_units_enriched') }}
+
+),
+
 classified as (
 
     select
-        as_of_date,
-        task_code,
-        task_title,
-        task_group,
-        source,
-        assigned_unit_code,
-        assigned_on,
-        deadline,
-        reported_status,
-        progress_pct,
-        completed_on,
+        tasks_resolved.as_of_date,
+        tasks_resolved.task_code,
+        tasks_resolved.task_title,
+        tasks_resolved.task_group,
+        tasks_resolved.source,
+        tasks_resolved.assigned_unit_code,
+        tasks_resolved.assigned_on,
+        tasks_resolved.deadline,
+        tasks_resolved.reported_status,
+        tasks_resolved.progress_pct,
+        tasks_resolved.completed_on,
         case
-            when reported_status = 'completed' and completed_on <= deadline
+            when tasks_resolved.reported_status = 'completed'
+                and tasks_resolved.completed_on <= tasks_resolved.deadline
                 then 'completed_on_time'
-            when reported_status = 'completed'
+            when tasks_resolved.reported_status = 'completed'
                 then 'completed_late'
             -- not completed, or never reported
-            when as_of_date <= deadline
+            when tasks_resolved.as_of_date <= tasks_resolved.deadline
                 then 'in_progress'
             else 'overdue'
         end as status_class,
-        reported_period,
-        note
+        tasks_resolved.reported_period,
+        tasks_resolved.note,
+        units.province_code,
+        tasks_resolved.phase
 
     from tasks_resolved
+    left join units
+        on tasks_resolved.assigned_unit_code = units.unit_code
 
 )
 

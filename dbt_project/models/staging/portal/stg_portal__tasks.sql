@@ -16,6 +16,7 @@ renamed as (
         cast(assigned_unit_code as varchar) as assigned_unit_code,
         cast(assigned_on as date) as assigned_on,
         cast(deadline as date) as deadline,
+        cast(phase as integer) as phase,
         cast(pulled_at as timestamptz) as pulled_at
 
     from source
