@@ -34,7 +34,9 @@ import shutil
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
@@ -658,8 +660,8 @@ def test_quarantine(nights):
     rows = _by(nights["snapshots"]["night_2"]["quarantine"], "submission_id", "version")
     assert set(rows) == {("ps-10001-07", "2"), ("ps-10002-08", "1")}
     first = rows[("ps-10001-07", "2")]
-    # first pulled 2025-08-16 01:05 local, kept as a local TIMESTAMP
-    assert str(first["first_seen_at"]) == "2025-08-16 01:05:00"
+    # first pulled 2025-08-16 01:05 local, kept as a TIMESTAMPTZ (contract 1.1)
+    assert first["first_seen_at"] == datetime(2025, 8, 16, 1, 5, tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))
     assert first["reasons"].startswith("x-rules:")
     assert (first["unit_code"], first["form"], first["period"]) == (
         "10001",

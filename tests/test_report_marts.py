@@ -157,7 +157,8 @@ def test_marts_not_published_show_no_data(tmp_path):
     for mart in ("phase_summary", "phase_status", "task_watchlist", "capacity_province_quarterly",
                  "unit_pull_status", "province_kpis"):
         assert f'data-no-mart="{mart}"' in page, mart
-    assert 'data-kpi="tasks_total">5<' in page and 'data-kpi="dead_zone_villages">24<' in page
+    # the headline reads province_kpis only: without it, dashes rather than figures from elsewhere
+    assert 'data-kpi="tasks_total">—<' in page and 'data-kpi="dead_zone_villages">—<' in page
     lines = _summary(tmp_path, ("25",), without=(*CONTRACT_1_1_MARTS, "unit_pull_status"))
     assert "  Green status by phase: no data (mart phase_summary not published)" in lines
     assert "  units that failed to pull: no data (mart unit_pull_status not published)" in lines

@@ -110,45 +110,10 @@ CAPACITY_PROVINCE_COLUMNS = (
 PULL_STATUS_COLUMNS = ("unit_code", "pull_outcome", "pull_error")
 
 
-def _previous_month(as_of_date: str) -> str:
-    """``2025-09-21`` → ``2025-08``: the month whose KPIs a night reports (``kpi_period``)."""
-    day = date.fromisoformat(as_of_date)
-    return f"{day.year - 1}-12" if day.month == 1 else f"{day.year}-{day.month - 1:02d}"
-
-
 def _quarter(as_of_date: str) -> str:
     """``2025-09-21`` → ``2025-Q3``."""
     day = date.fromisoformat(as_of_date)
     return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
-
-
-def _provinces_before_contract_1_1(con: duckdb.DuckDBPyConnection, as_of_date: str) -> list[dict[str, Any]]:
-    """One headline row shaped like ``province_kpis`` for a warehouse published before contract
-    1.1 (no ``province_kpis``, one province): plain rows of the older marts, reporting rate unknown.
-    """
-    kpi_period = _previous_month(as_of_date)
-    row: dict[str, Any] = dict.fromkeys(PROVINCE_KPI_COLUMNS)
-    row["kpi_period"] = kpi_period
-    tasks = _select(con, "task_completion", ("tasks_total", "completed", "in_progress", "overdue"),
-                    "as_of_date = CAST(? AS DATE) AND scope = 'province' AND scope_code = 'central'",
-                    [as_of_date])
-    if tasks:
-        t = tasks[0]
-        row.update(tasks_central_total=t["tasks_total"], tasks_central_completed=t["completed"],
-                   tasks_central_not_completed=t["in_progress"] + t["overdue"])
-    for table, columns in (
-        ("connectivity_province_monthly", ("dead_zone_villages", "fiber_household_rate",
-                                           "outdated_computer_rate")),
-        ("digital_skills_province_monthly", ("coverage_rate",)),
-        ("public_services_province_monthly", ("full_online_rate", "on_time_rate")),
-    ):
-        found = _select(con, table, columns, "period = ?", [kpi_period])
-        if found:
-            values = found[0]
-            if "coverage_rate" in values:
-                values["skills_coverage_rate"] = values.pop("coverage_rate")
-            row.update(values)
-    return [row]
 
 
 @dataclass
@@ -224,7 +189,7 @@ def read_night(con: duckdb.DuckDBPyConnection, as_of_date: str) -> Night:
                         "province_code")
     if provinces is None:
         missing.append("province_kpis")
-        provinces = _provinces_before_contract_1_1(con, as_of_date)
+        provinces = []
     tasks = _select(con, "task_completion", TASK_COMPLETION_COLUMNS,
                     f"{night_filter} AND scope = 'province'", [as_of_date]) or []
     phases = _select(con, "phase_summary", PHASE_SUMMARY_COLUMNS, night_filter, [as_of_date],

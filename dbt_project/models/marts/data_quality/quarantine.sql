@@ -1,6 +1,6 @@
 -- One row per invalid submission version (quarantined, never counted), with every failed
 -- check. Built from the raw history, which is kept forever: a version quarantined once stays
--- listed. first_seen_at is the local (Asia/Ho_Chi_Minh) time the version was first pulled.
+-- listed. first_seen_at is when the version was first pulled (TIMESTAMPTZ, as every timestamp).
 
 with
 
@@ -27,7 +27,7 @@ final as (
         validated_versions.form,
         period,
         reasons,
-        {{ local_timestamp('first_pulled_at') }} as first_seen_at,
+        first_pulled_at as first_seen_at,
         form_version,
         submission_status,
         content_hash,
