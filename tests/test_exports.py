@@ -109,7 +109,7 @@ def test_workbook_holds_every_mart_with_readable_headers(clean_night):
     serving, exports = _published(clean_night)
     path = exports / WORKBOOK_NAME
     assert stat.S_IMODE(path.stat().st_mode) == 0o444
-    wb = load_workbook(path, read_only=True)
+    wb = load_workbook(path)
     assert wb.sheetnames[:2] == ["About", "Columns"]
     about = {row[1]: row for row in wb["About"].iter_rows(min_row=2, values_only=True)}
     assert list(about) == list(MART_TABLES)
@@ -117,7 +117,7 @@ def test_workbook_holds_every_mart_with_readable_headers(clean_night):
     assert len({name.lower() for name in wb.sheetnames}) == len(wb.sheetnames)
     for table, (sheet, _, rows, shown, _, description) in about.items():
         assert rows == _serving_rows(serving, f"SELECT count(*) FROM marts.{table}")[0][0]
-        assert wb[sheet].max_row == shown + 1
+        assert sum(1 for _ in wb[sheet].iter_rows()) == shown + 1
         assert description, f"no description for {table} in sheet About"
     header = next(wb[about["task_completion"][0]].iter_rows(values_only=True))
     assert header[:4] == ("As of date", "Scope", "Scope code", "Tasks total")
@@ -138,7 +138,7 @@ def test_workbook_holds_every_mart_with_readable_headers(clean_night):
     assert {type(r["finished_at"]) for r in pulls} == {dt.datetime}
     assert None in {r["pull_error"] for r in pulls}
     assert not any(v == "None" for r in pulls for v in r.values())
-    wb.close()
+
 
 
 @pytest.mark.e2e
