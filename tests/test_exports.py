@@ -140,7 +140,6 @@ def test_workbook_holds_every_mart_with_readable_headers(clean_night):
     assert not any(v == "None" for r in pulls for v in r.values())
 
 
-
 @pytest.mark.e2e
 def test_descriptions_are_comments_a_fresh_reader_sees(clean_night):
     serving, _ = _published(clean_night)
