@@ -1,4 +1,4 @@
-"""Publishing the marts: a new ``serving.duckdb`` swapped in atomically, plus Parquet copies.
+"""Publishing the marts: a new ``serving.duckdb`` swapped in atomically, plus Parquet and exports.
 
 Readers (analysts, BI tools) only ever open the published file, read-only. It is built beside
 the old one under a temporary name and moved over it with ``os.replace``: a reader that has the
