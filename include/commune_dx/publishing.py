@@ -120,18 +120,17 @@ def _description(text: str | None) -> str | None:
     return unicodedata.normalize("NFC", text.strip()) if text and text.strip() else None
 
 
-def _working_docs(con: duckdb.DuckDBPyConnection, table: str) -> tuple[str | None, tuple[ColumnDoc, ...]]:
-    """A mart's description and columns as dbt left them in the attached working warehouse."""
-    where = "database_name = 'working' AND schema_name = 'marts' AND table_name = ?"
-    comment = con.execute(f"SELECT comment FROM duckdb_tables() WHERE {where}", [table]).fetchone()[0]
-    columns = tuple(
-        ColumnDoc(name, data_type, _description(text))
-        for name, data_type, text in con.execute(
-            f"SELECT column_name, data_type, comment FROM duckdb_columns() WHERE {where} "
-            "ORDER BY column_index", [table]
-        ).fetchall()
-    )
-    return _description(comment), columns
+def _working_docs(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str | None, tuple[ColumnDoc, ...]]]:
+    """Each mart's description and columns as dbt left them in the attached working warehouse."""
+    where = "WHERE database_name = 'working' AND schema_name = 'marts'"
+    tables = con.execute(f"SELECT table_name, comment FROM duckdb_tables() {where}").fetchall()
+    columns: dict[str, list[ColumnDoc]] = {}
+    for table, name, data_type, text in con.execute(
+        f"SELECT table_name, column_name, data_type, comment FROM duckdb_columns() {where} "
+        "ORDER BY table_name, column_index"
+    ).fetchall():
+        columns.setdefault(table, []).append(ColumnDoc(name, data_type, _description(text)))
+    return {table: (_description(text), tuple(columns[table])) for table, text in tables}
 
 
 def _publish_docs(con: duckdb.DuckDBPyConnection, relation: str, view: str, description: str | None,
@@ -167,13 +166,15 @@ def _build(working_db: Path, tmp_db: Path, tmp_parquet: Path, tmp_exports: Path,
         con.execute(
             f"ATTACH {sql_literal(str(tmp_db))} AS serving (STORAGE_VERSION '{SERVING_STORAGE_VERSION}')"
         )
+        docs = _working_docs(con)
+        con.execute("BEGIN")  # one commit for the serving file's tables, views and comments
         con.execute("CREATE SCHEMA serving.marts")
         for table in tables:
             relation, view = f"serving.marts.{quote_ident(table)}", f"serving.main.{quote_ident(table)}"
             con.execute(f"CREATE TABLE {relation} AS SELECT * FROM working.marts.{quote_ident(table)}")
             # Bound by name inside the serving file, whatever name a reader attaches it under.
             con.execute(f"CREATE VIEW {view} AS SELECT * FROM marts.{quote_ident(table)}")
-            description, columns = _working_docs(con, table)
+            description, columns = docs[table]
             _publish_docs(con, relation, view, description, columns)
             counts[table] = con.execute(f"SELECT count(*) FROM {relation}").fetchone()[0]
             target = sql_literal(str(tmp_parquet / f"{table}.parquet"))
@@ -183,6 +184,7 @@ def _build(working_db: Path, tmp_db: Path, tmp_parquet: Path, tmp_exports: Path,
                 raise RuntimeError(f"fault injected after exporting {table} (fail_after_exporting)")
             marts.append(MartDoc(table, description, columns, counts[table]))
         write_workbook(con, "serving.marts", marts, tmp_exports / WORKBOOK_NAME)
+        con.execute("COMMIT")
         con.execute("DETACH serving")  # checkpoints: the file is complete, with no WAL beside it
         con.execute("DETACH working")
     finally:
