@@ -215,3 +215,29 @@ def test_a_publish_that_fails_mid_export_leaves_the_previous_exports(clean_night
     publish_marts(working, serving, parquet, exports)
     assert _read_csv(exports / "task_status.csv") == []
     assert sorted(p.name for p in exports.iterdir()) == sorted(before)
+
+
+@pytest.mark.e2e
+def test_the_workbook_shows_a_nightly_mart_s_latest_night(clean_night, tmp_path):
+    warehouse, _ = clean_night
+    working = tmp_path / "warehouse.duckdb"
+    shutil.copy(warehouse / "warehouse.duckdb", working)
+    os.chmod(working, 0o644)
+    con = duckdb.connect(str(working))
+    # A night before the demo night, as a second run would have left it.
+    con.execute("INSERT INTO marts.task_completion "
+                "SELECT * REPLACE (as_of_date - 1 AS as_of_date) FROM marts.task_completion")
+    nightly_rows = con.execute("SELECT count(*) FROM marts.task_completion").fetchone()[0]
+    con.close()
+    exports = tmp_path / "exports"
+    publish_marts(working, tmp_path / "serving.duckdb", tmp_path / "marts", exports)
+    csv_nights = {r["as_of_date"] for r in _read_csv(exports / "task_completion.csv")}
+    assert csv_nights == {"2025-09-20", "2025-09-21"}
+    wb = load_workbook(exports / WORKBOOK_NAME)
+    rows = _sheet_records(wb, "task_completion")
+    assert {r["as_of_date"] for r in rows} == {dt.datetime(2025, 9, 21)}
+    assert len(rows) == nightly_rows // 2
+    about = {row[1]: row for row in wb["About"].iter_rows(min_row=2, values_only=True)}
+    assert about["task_completion"][2:5] == (
+        nightly_rows, nightly_rows // 2, "the latest night (2025-09-21); every night in task_completion.csv")
+    assert about["connectivity_monthly"][4] == "all rows"

@@ -41,7 +41,7 @@ FETCH_ROWS = 10_000
 # Types Excel shows as they are; TIMESTAMPTZ and the rest are converted (see _excel_value_sql).
 EXCEL_NATIVE_TYPES = {
     "BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER",
-    "UBIGINT", "DATE", "TIMESTAMP",
+    "UBIGINT", "HUGEINT", "UHUGEINT", "DATE", "TIMESTAMP",
 }
 # Characters XML 1.0 (hence openpyxl) refuses in a cell.
 ILLEGAL_XML_CHARS = r"[\x00-\x08\x0b\x0c\x0e-\x1f]"
@@ -169,8 +169,8 @@ def _sheet_rows(con: duckdb.DuckDBPyConnection, relation: str, mart: MartDoc) ->
     if "as_of_date" in {c.name for c in mart.columns}:
         latest = con.execute(f"SELECT max(as_of_date) FROM {relation}").fetchone()[0]
         if latest is not None:
-            where = f"WHERE as_of_date = DATE '{latest.isoformat()}'"
-            note = f"the latest night ({latest.isoformat()}); every night in {mart.table}.csv"
+            where = f"WHERE as_of_date = (SELECT max(as_of_date) FROM {relation})"
+            note = f"the latest night ({latest}); every night in {mart.table}.csv"
     count = con.execute(f"SELECT count(*) FROM {relation} {where}").fetchone()[0]
     if count > EXCEL_MAX_ROWS - 1:
         count = EXCEL_MAX_ROWS - 1
