@@ -275,9 +275,12 @@ def test_published_files_are_read_only_and_nothing_is_left_behind(published):
     assert stat.S_IMODE(serving.stat().st_mode) == 0o444
     assert not list(published.warehouse.glob(".serving.duckdb.*"))
     assert not (published.warehouse / "serving.duckdb.wal").exists()
-    assert not list((published.warehouse / "marts").glob(".publish-*"))
-    for parquet in (published.warehouse / "marts").glob("*.parquet"):
-        assert stat.S_IMODE(parquet.stat().st_mode) == 0o444
+    for folder, pattern in (("marts", "*.parquet"), ("exports", "*.*")):
+        assert not list((published.warehouse / folder).glob(".publish-*"))
+        published_files = list((published.warehouse / folder).glob(pattern))
+        assert published_files, f"nothing published in {folder}/"
+        for path in published_files:
+            assert stat.S_IMODE(path.stat().st_mode) == 0o444, path
 
 
 def test_rapid_republishing_never_shows_a_mix(published, tmp_path):
@@ -327,10 +330,12 @@ def test_republishing_removes_a_stray_wal_and_leftovers(published, tmp_path):
     (warehouse / ".serving.duckdb.999999.tmp").write_bytes(b"left by a crashed publisher")
     (marts / ".publish-999999").mkdir()
     (marts / ".publish-999999" / "task_status.parquet").write_bytes(b"partial")
+    (warehouse / "exports" / ".publish-999999").mkdir(parents=True)
+    (warehouse / "exports" / ".publish-999999" / "marts.xlsx").write_bytes(b"partial")
     counts = publish_marts(warehouse / "warehouse.duckdb", serving, marts)
     assert counts == published.states[-1]["counts"]
-    assert sorted(p.name for p in warehouse.iterdir()) == [".publish.lock", "marts", "serving.duckdb",
-                                                           "warehouse.duckdb"]
+    assert sorted(p.name for p in warehouse.iterdir()) == [".publish.lock", "exports", "marts",
+                                                           "serving.duckdb", "warehouse.duckdb"]
     con = duckdb.connect(str(serving), read_only=True)
     assert con.execute("SELECT count(*) FROM marts.task_status").fetchone()[0] == counts["task_status"]
     con.close()
@@ -349,6 +354,7 @@ def test_a_failed_publish_leaves_the_published_files_untouched(published, tmp_pa
     assert serving.read_bytes() == before
     assert not list(warehouse.glob(".serving.duckdb.*"))
     assert not list((warehouse / "marts").glob(".publish-*"))
+    assert not list((warehouse / "exports").glob(".publish-*"))
 
 
 def _uv() -> list[str]:
@@ -394,8 +400,12 @@ tasks = con.execute("SELECT tasks_total, completed FROM marts.task_completion WH
                     "DATE '2025-09-21' AND scope = 'province' AND scope_code = 'central'").fetchone()
 dead = con.execute("SELECT dead_zone_villages FROM marts.connectivity_province_monthly "
                    "WHERE period = '2025-08'").fetchone()[0]
+# The views in main over the marts, and dbt's descriptions as comments.
+views = {t: con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
+comment = con.execute("SELECT comment FROM duckdb_columns() WHERE schema_name = 'marts' AND "
+                      "table_name = 'task_completion' AND column_name = 'tasks_total'").fetchone()[0]
 print(json.dumps({"version": duckdb.__version__, "rows": rows, "columns": columns,
-                  "tasks": list(tasks), "dead_zone_villages": dead}))
+                  "tasks": list(tasks), "dead_zone_villages": dead, "views": views, "comment": comment}))
 '''
 
 
@@ -412,6 +422,11 @@ def test_older_duckdb_releases_open_the_published_file(published, release, tmp_p
     con = duckdb.connect(str(serving), read_only=True)
     for table, columns in seen["columns"].items():
         assert columns == [r[0] for r in con.execute(f'DESCRIBE marts."{table}"').fetchall()]
+    assert seen["comment"] == con.execute(
+        "SELECT comment FROM duckdb_columns() WHERE schema_name = 'marts' AND "
+        "table_name = 'task_completion' AND column_name = 'tasks_total'").fetchone()[0]
+    assert seen["comment"]
     con.close()
+    assert seen["views"] == published.states[-1]["counts"]
     assert seen["tasks"] == [135, 79]
     assert seen["dead_zone_villages"] == 24

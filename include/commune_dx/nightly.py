@@ -208,7 +208,8 @@ def publish(settings: Settings, as_of_date: str) -> dict[str, Any]:
     """Publish serving.duckdb, Parquet marts and the HTML report."""
     from commune_dx.report import write_report
 
-    counts = publish_marts(settings.working_db, settings.serving_db, settings.parquet_dir)
+    counts = publish_marts(settings.working_db, settings.serving_db, settings.parquet_dir,
+                           settings.exports_dir)
     write_report(settings.serving_db, settings.report_path, as_of_date)
     log.info("published %s (%d marts), %s and %s", settings.serving_db, len(counts),
              settings.parquet_dir, settings.report_path)

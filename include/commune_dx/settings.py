@@ -108,6 +108,11 @@ class Settings:
         return self.warehouse_dir / "marts"
 
     @property
+    def exports_dir(self) -> Path:
+        """Spreadsheet exports of the published marts: ``<table>.csv`` and ``marts.xlsx``."""
+        return self.warehouse_dir / "exports"
+
+    @property
     def landing_dir(self) -> Path:
         return self.warehouse_dir / "landing"
 
