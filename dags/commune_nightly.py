@@ -13,8 +13,12 @@ A unit that stays unreachable after its retries is shown as not received and cau
 watermark the next night; a down portal, a refused token or a malformed connection fail the run
 in `preflight`, leaving the published warehouse as it was.
 
-Param `as_of_date` (YYYY-MM-DD): the day the run reports on; default the local day before the
-run's logical date.
+Param `as_of_date` (YYYY-MM-DD): the day the run reports on; default `COMMUNE_DEFAULT_AS_OF_DATE`
+if set (the demo stack: the demo's day), else the local day before the run's logical date.
+
+Bounded and retried from settings: `COMMUNE_SCHEDULE` (cron, Asia/Ho_Chi_Minh),
+`COMMUNE_TASK_TIMEOUT_MINUTES` per task, `COMMUNE_DAGRUN_TIMEOUT_MINUTES` per night,
+`COMMUNE_TASK_RETRIES` for infrastructure failures (portal and data errors are not retried).
 """
 
 from __future__ import annotations
@@ -24,11 +28,13 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Asset, CronTriggerTimetable, Param, dag, get_current_context, task
 
-from commune_dx.settings import PORTAL_CONN_ID, PORTAL_POOL, Settings
+from commune_dx.retrying import no_retry_on_pipeline_errors
+from commune_dx.settings import LOCAL_TZ, PORTAL_CONN_ID, PORTAL_POOL, Settings
 
 # Stable identities (not paths, which vary with WAREHOUSE_DIR) that downstream DAGs schedule on.
 SERVING_ASSET = Asset("commune_marts_serving")
 PARQUET_ASSET = Asset("commune_marts_parquet")
+SETTINGS = Settings.from_env()  # environment only, no I/O
 
 
 def _portal_config():
@@ -56,16 +62,18 @@ def _night() -> tuple[str, str]:
     from commune_dx.pulling import run_key
 
     context = get_current_context()
-    as_of = resolve_as_of_date(context["params"].get("as_of_date"), context.get("logical_date"))
+    param = context["params"].get("as_of_date") or Settings.from_env().default_as_of_date
+    as_of = resolve_as_of_date(param, context.get("logical_date"))
     return as_of, run_key(as_of, context["run_id"])
 
 
 @dag(
     dag_id="commune_nightly",
-    schedule=CronTriggerTimetable("0 1 * * *", timezone="Asia/Ho_Chi_Minh"),
-    start_date=pendulum.datetime(2025, 7, 1, tz="Asia/Ho_Chi_Minh"),
+    schedule=CronTriggerTimetable(SETTINGS.schedule, timezone=LOCAL_TZ),
+    start_date=pendulum.datetime(2025, 7, 1, tz=LOCAL_TZ),
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=timedelta(minutes=SETTINGS.dagrun_timeout_minutes),
     doc_md=__doc__,
     tags=["commune", "nightly"],
     params={
@@ -76,10 +84,15 @@ def _night() -> tuple[str, str]:
             description="Reporting day YYYY-MM-DD; empty = the local day before the logical date.",
         )
     },
-    default_args={"retries": 0},
+    default_args={
+        "retries": SETTINGS.task_retries,
+        "retry_delay": timedelta(seconds=SETTINGS.retry_delay_seconds),
+        "execution_timeout": timedelta(minutes=SETTINGS.task_timeout_minutes),
+    },
 )
 def commune_nightly():
     @task
+    @no_retry_on_pipeline_errors()
     def preflight() -> list[dict]:
         """Check portal and token, snapshot units and tasks; return the pull batches."""
         from commune_dx.nightly import preflight as run_preflight
@@ -101,6 +114,7 @@ def commune_nightly():
         return pull(_portal_config(), Settings.from_env(), _night()[1], batch)
 
     @task
+    @no_retry_on_pipeline_errors()
     def validate(pulled: list) -> dict:
         from commune_dx.nightly import prestart_dbt
         from commune_dx.nightly import validate as run_validate
@@ -112,6 +126,7 @@ def commune_nightly():
         return run_validate(Settings.from_env(), key)
 
     @task
+    @no_retry_on_pipeline_errors()
     def load(pulled: list, validated: dict) -> dict:
         from commune_dx.nightly import load as run_load
 
@@ -121,6 +136,7 @@ def commune_nightly():
         return run_load(Settings.from_env(), key, get_current_context()["run_id"], as_of, results)
 
     @task
+    @no_retry_on_pipeline_errors()
     def dbt_build(loaded: dict) -> dict:
         from commune_dx.nightly import dbt_build as run_dbt
 
@@ -128,6 +144,7 @@ def commune_nightly():
         return run_dbt(Settings.from_env(), as_of, key)
 
     @task(outlets=[SERVING_ASSET, PARQUET_ASSET])
+    @no_retry_on_pipeline_errors()
     def publish(built: dict) -> dict:
         from commune_dx.nightly import publish as run_publish
 

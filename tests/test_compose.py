@@ -210,3 +210,23 @@ def test_docker_compose_config_accepts_the_file(tmp_path: Path):
         cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_compose_reads_the_projects_airflow_settings_from_the_one_env_file(compose, services, tmp_path):
+    """deploy/airflow.env is the single source: Compose reads it, no service overrides a key of it,
+    and `docker compose config` resolves it into every Airflow component's environment."""
+    from commune_dx.settings import AIRFLOW_ENV_FILE, read_env_file
+
+    values = read_env_file()
+    assert compose["x-airflow-common"]["env_file"] == str(AIRFLOW_ENV_FILE.relative_to(REPO_ROOT))
+    for name in [*AIRFLOW_COMMANDS, "airflow-init"]:
+        assert services[name]["env_file"] == "deploy/airflow.env", name
+        assert not set(env(services[name])) & set(values), f"{name} overrides deploy/airflow.env"
+    done = subprocess.run([*_compose_client(), "-f", str(COMPOSE), "config"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    resolved = yaml.safe_load(done.stdout)["services"]
+    for name in AIRFLOW_COMMANDS:
+        environment = resolved[name]["environment"]
+        for key, value in values.items():
+            assert str(environment[key]) == value, (name, key)
