@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import Asset, CronTriggerTimetable, Param, dag, get_current_context, task
 
 from commune_dx.retrying import no_retry_on_pipeline_errors
@@ -69,8 +68,9 @@ def _night() -> tuple[str, str]:
 
 @dag(
     dag_id="commune_nightly",
-    schedule=CronTriggerTimetable(SETTINGS.schedule, timezone=LOCAL_TZ),
-    start_date=pendulum.datetime(2025, 7, 1, tz=LOCAL_TZ),
+    # No start_date: the first scheduled night is the next cron time after the DAG is deployed or
+    # unpaused, never an immediate run for a day already begun.
+    schedule=CronTriggerTimetable(SETTINGS.schedule, timezone=LOCAL_TZ, run_immediately=False),
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(minutes=SETTINGS.dagrun_timeout_minutes),
