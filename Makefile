@@ -10,7 +10,7 @@ STAMP := $(VENV)/.synced
 export PYTHONPATH :=
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 
-.PHONY: help setup run test test-system-packages night summary bench lint clean
+.PHONY: help setup run test test-system-packages night summary up down bench lint clean
 
 help:
 	@echo "make run                  the demo: portal + nightly DAG for the demo nights + KPI summary"
@@ -18,6 +18,8 @@ help:
 	@echo "make setup                virtualenv from uv.lock + Airflow home (idempotent)"
 	@echo "make night AS_OF=YYYY-MM-DD   one nightly run against connection commune_portal"
 	@echo "make summary              KPI summary of the published serving.duckdb"
+	@echo "make up / make down       start / stop the deployed topology here: PostgreSQL + Airflow"
+	@echo "                          api-server, scheduler, dag-processor, triggerer (+ demo portal)"
 	@echo "make lint                 ruff"
 
 $(STAMP): pyproject.toml uv.lock
@@ -39,6 +41,14 @@ night: setup
 
 summary: setup
 	@$(PY) -m commune_dx.cli summary
+
+# The stack of docker-compose.yaml without Docker; state (PostgreSQL data, logs, pid files,
+# passwords) in .state/. `make up` installs Debian's postgresql when it is missing (as root).
+up: setup
+	@$(PY) -m commune_dx.stack up
+
+down:
+	@$(PY) -m commune_dx.stack down
 
 # Test-only system packages from Debian: chromium renders the HTML report (tests/test_report.py),
 # docker-compose (a Compose client, no engine) validates docker-compose.yaml (tests/test_compose.py).

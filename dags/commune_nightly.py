@@ -19,6 +19,8 @@ if set (the demo stack: the demo's day), else the local day before the run's log
 Bounded and retried from settings: `COMMUNE_SCHEDULE` (cron, Asia/Ho_Chi_Minh),
 `COMMUNE_TASK_TIMEOUT_MINUTES` per task, `COMMUNE_DAGRUN_TIMEOUT_MINUTES` per night,
 `COMMUNE_TASK_RETRIES` for infrastructure failures (portal and data errors are not retried).
+Watched: e-mail to `COMMUNE_NOTIFY_EMAILS` when a step fails or more units than
+`COMMUNE_NOTIFY_FAILED_UNITS` could not be pulled (commune_dx.notifying).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from datetime import timedelta
 
 from airflow.sdk import Asset, CronTriggerTimetable, Param, dag, get_current_context, task
 
+from commune_dx.notifying import notify_failed_step, notify_failed_units
 from commune_dx.retrying import no_retry_on_pipeline_errors
 from commune_dx.settings import LOCAL_TZ, PORTAL_CONN_ID, PORTAL_POOL, Settings
 
@@ -88,6 +91,8 @@ def _night() -> tuple[str, str]:
         "retries": SETTINGS.task_retries,
         "retry_delay": timedelta(seconds=SETTINGS.retry_delay_seconds),
         "execution_timeout": timedelta(minutes=SETTINGS.task_timeout_minutes),
+        # E-mail to COMMUNE_NOTIFY_EMAILS when a step fails for good (not on a retry).
+        "on_failure_callback": notify_failed_step,
     },
 )
 def commune_nightly():
@@ -143,7 +148,7 @@ def commune_nightly():
         as_of, key = _night()
         return run_dbt(Settings.from_env(), as_of, key)
 
-    @task(outlets=[SERVING_ASSET, PARQUET_ASSET])
+    @task(outlets=[SERVING_ASSET, PARQUET_ASSET], on_success_callback=notify_failed_units)
     @no_retry_on_pipeline_errors()
     def publish(built: dict) -> dict:
         from commune_dx.nightly import publish as run_publish

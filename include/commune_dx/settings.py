@@ -97,6 +97,10 @@ class Settings:
     # A night run without an explicit as_of_date reports on this day (the demo stack: the demo's
     # day) instead of the local day before the run's logical date. Empty: the usual rule.
     default_as_of_date: str = ""
+    # Who hears about a failed night, or one with more failed units than the threshold.
+    notify_emails: tuple[str, ...] = ()
+    notify_from: str = "commune-dx@localhost"
+    notify_failed_units: int = 0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -117,6 +121,10 @@ class Settings:
             task_retries=_env_int("COMMUNE_TASK_RETRIES", 2),
             retry_delay_seconds=_env_int("COMMUNE_RETRY_DELAY_SECONDS", 60),
             default_as_of_date=os.environ.get("COMMUNE_DEFAULT_AS_OF_DATE", ""),
+            notify_emails=tuple(a.strip() for a in os.environ.get("COMMUNE_NOTIFY_EMAILS", "").split(",")
+                                if a.strip()),
+            notify_from=os.environ.get("COMMUNE_NOTIFY_FROM") or "commune-dx@localhost",
+            notify_failed_units=_env_int("COMMUNE_NOTIFY_FAILED_UNITS", 0),
         )
 
     @property
