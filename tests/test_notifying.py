@@ -62,6 +62,7 @@ def _text(message: Message) -> str:
 def test_failed_units_reads_the_mapped_pulls():
     pulled = [[{"unit_code": "1", "outcome": "ok"}], [{"unit_code": "2", "outcome": "failed"}], None]
     assert [u["unit_code"] for u in failed_units(pulled)] == ["2"]
+    assert [u["unit_code"] for u in failed_units(pulled[1])] == ["2"]  # a single batch
 
 
 @pytest.mark.e2e

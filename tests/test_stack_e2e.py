@@ -83,7 +83,8 @@ def _central_figures(warehouse: Path) -> tuple:
             "'2025-09-21' AND scope = 'province' AND scope_code = 'central'").fetchone()
         dead_zones = con.execute("SELECT sum(dead_zone_villages) FROM marts.connectivity_province_monthly "
                                  "WHERE period = '2025-08'").fetchone()[0]
-        days = [str(d) for (d,) in con.execute("SELECT DISTINCT as_of_date FROM marts.task_completion")]
+        days = [str(d) for (d,) in con.execute("SELECT DISTINCT as_of_date FROM marts.task_completion")
+                .fetchall()]
     finally:
         con.close()
     return total, completed, dead_zones, days

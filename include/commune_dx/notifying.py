@@ -57,6 +57,7 @@ def notify_failed_step(context: Any) -> None:
     run_id = context["run_id"]
     night = _night_of(context, settings)
     error = context.get("exception")
+    error = getattr(error, "__cause__", None) or error  # the portal's or data's error, not its wrapper
     step = ti.task_id + (f" [{ti.map_index}]" if getattr(ti, "map_index", -1) >= 0 else "")
     _send(context, settings, f"commune_nightly FAILED: night {night}, step {ti.task_id}", [
         f"The night reporting on {night} failed in step {step} (run {run_id}).",
@@ -67,8 +68,12 @@ def notify_failed_step(context: Any) -> None:
 
 
 def failed_units(pulled: Any) -> list[dict[str, Any]]:
-    """The units a night could not pull, from the mapped pulls' results (one list per batch)."""
-    return [unit for batch in pulled or [] for unit in (batch or []) if unit.get("outcome") == "failed"]
+    """The units a night could not pull, from the mapped pulls' results: one list per batch, or
+    the one batch's list itself (what Airflow gives back when the night had a single batch)."""
+    units: list[dict[str, Any]] = []
+    for item in pulled or []:
+        units.extend(item if isinstance(item, list) else [item])
+    return [unit for unit in units if isinstance(unit, dict) and unit.get("outcome") == "failed"]
 
 
 def notify_failed_units(context: Any) -> None:

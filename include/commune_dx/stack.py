@@ -326,11 +326,13 @@ def running(stack: Stack) -> dict[str, int]:
 
 def down(stack: Stack) -> None:
     """Stop every process of the stack (its whole process group) and PostgreSQL."""
-    for name, pid in running(stack).items():
+    alive = running(stack)
+    for pid in alive.values():
         os.killpg(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 30
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.5)
+    deadline = time.monotonic() + 30
+    while any(_alive(pid) for pid in alive.values()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    for name, pid in alive.items():
         if _alive(pid):
             os.killpg(pid, signal.SIGKILL)
         say(f"{name}: stopped")
