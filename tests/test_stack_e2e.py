@@ -4,9 +4,11 @@ itself, and a night triggered through the REST API with `as_of_date` succeeds to
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import shutil
+import subprocess
 import tempfile
 import time
 import urllib.request
@@ -125,3 +127,63 @@ def test_the_scheduler_runs_the_night_at_its_minute_and_the_api_triggers_another
         print("\n".join(st.run_timeline(running, "manual")))
     assert state == "success"
     assert _central_figures(running.warehouse_dir) == (135, 79, 24, ["2025-09-21"])
+
+
+def _devtools(browser: subprocess.Popen, profile: Path) -> str:
+    """The page's DevTools WebSocket URL of a headless Chromium started with port 0."""
+    deadline = time.monotonic() + 60
+    port_file = profile / "DevToolsActivePort"
+    while not port_file.exists() and time.monotonic() < deadline:
+        assert browser.poll() is None, "chromium exited"
+        time.sleep(0.2)
+    port = port_file.read_text().split()[0]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as response:
+        pages = [t for t in json.loads(response.read()) if t["type"] == "page"]
+    return pages[0]["webSocketDebuggerUrl"]
+
+
+def test_the_ui_page_of_the_dag_shows_its_runs_after_login(stack, tmp_path):
+    """Headless Chromium logs in as the UI does (the token from /auth/token in cookie `_token`),
+    opens the DAG's page and keeps a screenshot under the test's output."""
+    from websockets.sync.client import connect
+
+    running, _ = stack
+    password = json.loads(running.password_file.read_text(encoding="utf-8"))[st.UI_USER]
+    token = _api(running, "/auth/token", {"username": st.UI_USER, "password": password})["access_token"]
+    profile = tmp_path / "chromium-profile"
+    browser = subprocess.Popen(
+        [shutil.which("chromium") or "chromium", "--headless=new", "--no-sandbox", "--disable-gpu",
+         "--remote-debugging-port=0", f"--user-data-dir={profile}", "--window-size=1400,1000",
+         "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with connect(_devtools(browser, profile), max_size=None) as ws:
+            ids = iter(range(1, 10_000))
+
+            def call(method: str, **params) -> dict:
+                number = next(ids)
+                ws.send(json.dumps({"id": number, "method": method, "params": params}))
+                while True:
+                    message = json.loads(ws.recv(timeout=60))
+                    if message.get("id") == number:
+                        assert "error" not in message, message
+                        return message["result"]
+
+            call("Network.enable")
+            call("Network.setCookie", name="_token", value=token, url=running.ui_url, path="/")
+            call("Page.navigate", url=f"{running.ui_url}/dags/commune_nightly/runs")
+            text = ""
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline and not ("commune_nightly" in text and "success" in text):
+                time.sleep(2)
+                text = call("Runtime.evaluate", expression="document.body.innerText")["result"]
+                text = text.get("value", "")
+            shot = call("Page.captureScreenshot", format="png")["data"]
+    finally:
+        browser.terminate()
+        browser.wait(timeout=30)
+    screenshot = tmp_path / "commune_nightly-runs.png"
+    screenshot.write_bytes(base64.b64decode(shot))
+    print(f"\nscreenshot: {screenshot}")
+    print(text[:1500])
+    assert "commune_nightly" in text and "success" in text, text[:2000]
+    assert "Sign in" not in text
