@@ -51,14 +51,16 @@ down:
 	@$(PY) -m commune_dx.stack down
 
 # Test-only system packages from Debian: chromium renders the HTML report (tests/test_report.py),
-# docker-compose (a Compose client, no engine) validates docker-compose.yaml (tests/test_compose.py).
+# docker-compose (a Compose client, no engine) validates docker-compose.yaml (tests/test_compose.py),
+# postgresql runs the stack of `make up` (tests/test_stack_e2e.py).
 test-system-packages:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || \
 		missing="$$missing docker-compose"; \
 	if [ -n "$$missing" ]; then \
-		echo "test: installing Debian's$$missing for the report and compose tests (apt-get) …"; \
+		echo "test: installing Debian's$$missing for the report, compose and stack tests (apt-get) …"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
