@@ -10,7 +10,7 @@ STAMP := $(VENV)/.synced
 export PYTHONPATH :=
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 
-.PHONY: help setup run test test-system-packages night summary bench lint clean
+.PHONY: help setup run test test-system-packages night summary up down bench lint clean
 
 help:
 	@echo "make run                  the demo: portal + nightly DAG for the demo nights + KPI summary"
@@ -18,6 +18,8 @@ help:
 	@echo "make setup                virtualenv from uv.lock + Airflow home (idempotent)"
 	@echo "make night AS_OF=YYYY-MM-DD   one nightly run against connection commune_portal"
 	@echo "make summary [AS_OF=YYYY-MM-DD]  KPI summary of the published serving.duckdb (default: latest night)"
+	@echo "make up / make down       start / stop the deployed topology here: PostgreSQL + Airflow"
+	@echo "                          api-server, scheduler, dag-processor, triggerer (+ demo portal)"
 	@echo "make lint                 ruff"
 
 $(STAMP): pyproject.toml uv.lock
@@ -40,15 +42,25 @@ night: setup
 summary: setup
 	@$(PY) -m commune_dx.cli summary $(if $(AS_OF),--as-of "$(AS_OF)")
 
+# The stack of docker-compose.yaml without Docker; state (PostgreSQL data, logs, pid files,
+# passwords) in .state/. `make up` installs Debian's postgresql when it is missing (as root).
+up: setup
+	@$(PY) -m commune_dx.stack up
+
+down:
+	@$(PY) -m commune_dx.stack down
+
 # Test-only system packages from Debian: chromium renders the HTML report (tests/test_report.py),
-# docker-compose (a Compose client, no engine) validates docker-compose.yaml (tests/test_compose.py).
+# docker-compose (a Compose client, no engine) validates docker-compose.yaml (tests/test_compose.py),
+# postgresql runs the stack of `make up` (tests/test_stack_e2e.py).
 test-system-packages:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || \
 		missing="$$missing docker-compose"; \
 	if [ -n "$$missing" ]; then \
-		echo "test: installing Debian's$$missing for the report and compose tests (apt-get) …"; \
+		echo "test: installing Debian's$$missing for the report, compose and stack tests (apt-get) …"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 

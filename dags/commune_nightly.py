@@ -13,22 +13,30 @@ A unit that stays unreachable after its retries is shown as not received and cau
 watermark the next night; a down portal, a refused token or a malformed connection fail the run
 in `preflight`, leaving the published warehouse as it was.
 
-Param `as_of_date` (YYYY-MM-DD): the day the run reports on; default the local day before the
-run's logical date.
+Param `as_of_date` (YYYY-MM-DD): the day the run reports on; default `COMMUNE_DEFAULT_AS_OF_DATE`
+if set (the demo stack: the demo's day), else the local day before the run's logical date.
+
+Bounded and retried from settings: `COMMUNE_SCHEDULE` (cron, Asia/Ho_Chi_Minh),
+`COMMUNE_TASK_TIMEOUT_MINUTES` per task, `COMMUNE_DAGRUN_TIMEOUT_MINUTES` per night,
+`COMMUNE_TASK_RETRIES` for infrastructure failures (portal and data errors are not retried).
+Watched: e-mail to `COMMUNE_NOTIFY_EMAILS` when a step fails or more units than
+`COMMUNE_NOTIFY_FAILED_UNITS` could not be pulled (commune_dx.notifying).
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import Asset, CronTriggerTimetable, Param, dag, get_current_context, task
 
-from commune_dx.settings import PORTAL_CONN_ID, PORTAL_POOL, Settings
+from commune_dx.notifying import notify_failed_step, notify_failed_units
+from commune_dx.retrying import no_retry_on_pipeline_errors
+from commune_dx.settings import LOCAL_TZ, PORTAL_CONN_ID, PORTAL_POOL, Settings
 
 # Stable identities (not paths, which vary with WAREHOUSE_DIR) that downstream DAGs schedule on.
 SERVING_ASSET = Asset("commune_marts_serving")
 PARQUET_ASSET = Asset("commune_marts_parquet")
+SETTINGS = Settings.from_env()  # environment only, no I/O
 
 
 def _portal_config():
@@ -56,16 +64,19 @@ def _night() -> tuple[str, str]:
     from commune_dx.pulling import run_key
 
     context = get_current_context()
-    as_of = resolve_as_of_date(context["params"].get("as_of_date"), context.get("logical_date"))
+    param = context["params"].get("as_of_date") or Settings.from_env().default_as_of_date
+    as_of = resolve_as_of_date(param, context.get("logical_date"))
     return as_of, run_key(as_of, context["run_id"])
 
 
 @dag(
     dag_id="commune_nightly",
-    schedule=CronTriggerTimetable("0 1 * * *", timezone="Asia/Ho_Chi_Minh"),
-    start_date=pendulum.datetime(2025, 7, 1, tz="Asia/Ho_Chi_Minh"),
+    # No start_date: the first scheduled night is the next cron time after the DAG is deployed or
+    # unpaused, never an immediate run for a day already begun.
+    schedule=CronTriggerTimetable(SETTINGS.schedule, timezone=LOCAL_TZ, run_immediately=False),
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=timedelta(minutes=SETTINGS.dagrun_timeout_minutes),
     doc_md=__doc__,
     tags=["commune", "nightly"],
     params={
@@ -76,10 +87,17 @@ def _night() -> tuple[str, str]:
             description="Reporting day YYYY-MM-DD; empty = the local day before the logical date.",
         )
     },
-    default_args={"retries": 0},
+    default_args={
+        "retries": SETTINGS.task_retries,
+        "retry_delay": timedelta(seconds=SETTINGS.retry_delay_seconds),
+        "execution_timeout": timedelta(minutes=SETTINGS.task_timeout_minutes),
+        # E-mail to COMMUNE_NOTIFY_EMAILS when a step fails for good (not on a retry).
+        "on_failure_callback": notify_failed_step,
+    },
 )
 def commune_nightly():
     @task
+    @no_retry_on_pipeline_errors()
     def preflight() -> list[dict]:
         """Check portal and token, snapshot units and tasks; return the pull batches."""
         from commune_dx.nightly import preflight as run_preflight
@@ -101,6 +119,7 @@ def commune_nightly():
         return pull(_portal_config(), Settings.from_env(), _night()[1], batch)
 
     @task
+    @no_retry_on_pipeline_errors()
     def validate(pulled: list) -> dict:
         from commune_dx.nightly import prestart_dbt
         from commune_dx.nightly import validate as run_validate
@@ -112,6 +131,7 @@ def commune_nightly():
         return run_validate(Settings.from_env(), key)
 
     @task
+    @no_retry_on_pipeline_errors()
     def load(pulled: list, validated: dict) -> dict:
         from commune_dx.nightly import load as run_load
 
@@ -121,13 +141,15 @@ def commune_nightly():
         return run_load(Settings.from_env(), key, get_current_context()["run_id"], as_of, results)
 
     @task
+    @no_retry_on_pipeline_errors()
     def dbt_build(loaded: dict) -> dict:
         from commune_dx.nightly import dbt_build as run_dbt
 
         as_of, key = _night()
         return run_dbt(Settings.from_env(), as_of, key)
 
-    @task(outlets=[SERVING_ASSET, PARQUET_ASSET])
+    @task(outlets=[SERVING_ASSET, PARQUET_ASSET], on_success_callback=notify_failed_units)
+    @no_retry_on_pipeline_errors()
     def publish(built: dict) -> dict:
         from commune_dx.nightly import publish as run_publish
 

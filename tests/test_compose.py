@@ -2,7 +2,8 @@
 
 ``docker-compose.yaml`` must parse, run Airflow 3's four components with the LocalExecutor on
 Postgres, reference only paths that exist and pinned images, and take every secret from the
-environment with a default documented in its header. ``docker compose config`` runs too when a
+environment: secrets with no default (``${VAR:?message}``; the demo's values in deploy/demo.env),
+the rest with a default documented in its header. ``docker compose config`` runs too when a
 Compose client is installed.
 """
 
@@ -29,7 +30,8 @@ AIRFLOW_COMMANDS = {
     "airflow-dag-processor": "dag-processor",
     "airflow-triggerer": "triggerer",
 }
-VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}")
+VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
+DEMO_ENV = REPO_ROOT / "deploy" / "demo.env"
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|FERNET|_KEY\b|_CONN\b|CONN_", re.I)
 
 
@@ -44,8 +46,17 @@ def services(compose) -> dict[str, dict[str, Any]]:
 
 
 def interpolate(value: str) -> str:
-    """What Compose makes of ``value`` with no variable set: every default, ``$$`` → ``$``."""
-    return VARIABLE.sub(lambda m: m.group(2) or "", value.replace("$$", "\0")).replace("\0", "$")
+    """What Compose makes of ``value`` with deploy/demo.env only: its values, else every default,
+    ``$$`` → ``$``."""
+    from commune_dx.settings import read_env_file
+
+    demo = read_env_file(DEMO_ENV)
+
+    def value_of(match: re.Match) -> str:
+        name, operator, default = match.groups()
+        return demo[name] if name in demo else (default if operator and "-" in operator else "")
+
+    return VARIABLE.sub(value_of, value.replace("$$", "\0")).replace("\0", "$")
 
 
 def strings(node: Any) -> list[str]:
@@ -155,17 +166,34 @@ def test_the_airflow_image_matches_the_locked_airflow():
     assert base == f"apache/airflow:{pinned}-python{python[0]}.{python[1:]}"
 
 
-def test_secrets_come_from_the_environment_with_documented_defaults(compose):
+def test_secrets_have_no_published_default_and_the_rest_documented_defaults(compose):
+    from commune_dx.settings import read_env_file
+
     header = COMPOSE.read_text(encoding="utf-8").split("\nx-airflow-common")[0]
-    documented = dict(re.findall(r"^#\s+([A-Z][A-Z0-9_]+)\s+default (\"[^\"]*\")", header, re.M))
+    documented = dict(re.findall(r"^#\s+([A-Z][A-Z0-9_]+)\s+(required|default \"[^\"]*\")", header, re.M))
+    demo = read_env_file(DEMO_ENV)
     for text in strings(compose):
-        for name, default in VARIABLE.findall(text.replace("$$", "")):
+        for name, operator, default in VARIABLE.findall(text.replace("$$", "")):
             assert name in documented, f"${{{name}}} is not documented in the header"
-            assert documented[name] == json.dumps(default), f"{name}: default {default!r} not as documented"
+            # The Fernet key may stay empty: no connection is stored in the metadata database.
+            if (SECRET_NAME.search(name) or name == "PORTAL_URL") and name != "AIRFLOW_FERNET_KEY":
+                assert operator == ":?" and name in default, f"{name}: a secret needs ${{{name}:?message}}"
+                assert documented[name] == "required" and name in demo, name
+            else:
+                assert documented[name] == f"default {json.dumps(default)}", f"{name}: not as documented"
     for service in compose["services"].values():
         for key, value in env(service).items():
             if SECRET_NAME.search(key) and "AUTH_MANAGER" not in key:
                 assert "${" in value, f"{key} is hard-coded"
+
+
+def test_compose_refuses_to_start_without_the_secrets(tmp_path: Path):
+    """Without .env or deploy/demo.env, `config` fails with the message naming what to set."""
+    done = subprocess.run([*_compose_client(), "-f", str(COMPOSE), "config", "-q"], cwd=tmp_path,
+                          env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)},
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode != 0
+    assert "in .env, or --env-file deploy/demo.env for the demo" in done.stderr, done.stderr
 
 
 def test_the_bi_service_reads_the_published_file_read_only(services):
@@ -206,7 +234,29 @@ def test_docker_compose_config_accepts_the_file(tmp_path: Path):
     """The Compose implementation's own schema check, with the demo defaults, no engine needed."""
     client = _compose_client()
     done = subprocess.run(
-        [*client, "-f", str(COMPOSE), "--profile", "demo", "--profile", "bi", "config", "-q"],
+        [*client, "-f", str(COMPOSE), "--env-file", str(DEMO_ENV), "--profile", "demo", "--profile", "bi",
+         "config", "-q"],
         cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_compose_reads_the_projects_airflow_settings_from_the_one_env_file(compose, services, tmp_path):
+    """deploy/airflow.env is the single source: Compose reads it, no service overrides a key of it,
+    and `docker compose config` resolves it into every Airflow component's environment."""
+    from commune_dx.settings import AIRFLOW_ENV_FILE, read_env_file
+
+    values = read_env_file()
+    assert compose["x-airflow-common"]["env_file"] == str(AIRFLOW_ENV_FILE.relative_to(REPO_ROOT))
+    for name in [*AIRFLOW_COMMANDS, "airflow-init"]:
+        assert services[name]["env_file"] == "deploy/airflow.env", name
+        assert not set(env(services[name])) & set(values), f"{name} overrides deploy/airflow.env"
+    done = subprocess.run([*_compose_client(), "-f", str(COMPOSE), "--env-file", str(DEMO_ENV), "config"],
+                          cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    resolved = yaml.safe_load(done.stdout)["services"]
+    for name in AIRFLOW_COMMANDS:
+        environment = resolved[name]["environment"]
+        for key, value in values.items():
+            assert str(environment[key]) == value, (name, key)

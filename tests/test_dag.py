@@ -35,3 +35,45 @@ def test_pull_is_mapped_pooled_and_retried(dag):
 def test_publish_emits_assets(dag):
     outlets = dag.get_task("publish").outlets
     assert {a.name for a in outlets} == {"commune_marts_serving", "commune_marts_parquet"}
+
+
+def test_every_task_and_the_night_are_bounded_and_scheduled_from_settings(monkeypatch):
+    from datetime import timedelta
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("COMMUNE_SCHEDULE", "17 3 * * *")
+    monkeypatch.setenv("COMMUNE_TASK_TIMEOUT_MINUTES", "7")
+    monkeypatch.setenv("COMMUNE_DAGRUN_TIMEOUT_MINUTES", "50")
+    monkeypatch.setenv("COMMUNE_TASK_RETRIES", "3")
+    bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
+    assert bag.import_errors == {}
+    dag = bag.dags["commune_nightly"]
+    assert dag.timetable.expression == "17 3 * * *"
+    assert str(dag.timetable.timezone) == "Asia/Ho_Chi_Minh"
+    assert dag.dagrun_timeout == timedelta(minutes=50)
+    for task in dag.tasks:
+        assert task.execution_timeout == timedelta(minutes=7), task.task_id
+        assert task.retries == (2 if task.task_id == "pull_unit_batch" else 3), task.task_id
+
+
+def test_the_default_schedule_is_01_00_local(dag):
+    from datetime import timedelta
+
+    assert dag.timetable.expression == "0 1 * * *"
+    assert dag.dagrun_timeout == timedelta(hours=6)
+    assert all(task.execution_timeout == timedelta(hours=2) for task in dag.tasks)
+
+
+def test_portal_and_data_errors_fail_without_retry_other_errors_keep_theirs():
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from commune_dx.portal_client import PortalUnreachable
+    from commune_dx.retrying import no_retry_on_pipeline_errors
+
+    with pytest.raises(AirflowFailException, match="PortalUnreachable: the portal is down"):
+        with no_retry_on_pipeline_errors():
+            raise PortalUnreachable("the portal is down")
+    with pytest.raises(ConnectionRefusedError):
+        with no_retry_on_pipeline_errors():
+            raise ConnectionRefusedError("api-server not listening yet")

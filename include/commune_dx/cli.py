@@ -6,6 +6,7 @@ Usage: ``python -m commune_dx.cli {setup|night --as-of YYYY-MM-DD|demo|summary}`
 from __future__ import annotations
 
 import argparse
+import configparser
 import json
 import os
 import re
@@ -18,7 +19,7 @@ from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
-from commune_dx.settings import PORTAL_CONN_ID, PORTAL_POOL, REPO_ROOT, Settings
+from commune_dx.settings import PORTAL_CONN_ID, PORTAL_POOL, REPO_ROOT, Settings, read_env_file
 
 DEMO_NIGHTS = ("2025-09-19", "2025-09-20", "2025-09-21")
 DEMO_TOKEN = "demo-token"
@@ -31,16 +32,36 @@ PROGRESS_LINE = re.compile(r"\[\w+\s*\] (.*?) \[commune_dx\.nightly\]")
 
 
 def airflow_env() -> dict[str, str]:
-    """The environment every Airflow command of the project runs with."""
+    """The environment every Airflow command of the project runs with: deploy/airflow.env under
+    whatever the caller's environment sets already."""
     env = dict(os.environ)
     env.setdefault("AIRFLOW_HOME", str(REPO_ROOT / ".airflow"))
     env.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO_ROOT / "dags"))
-    env.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    env.setdefault("AIRFLOW__CORE__DEFAULT_TIMEZONE", "Asia/Ho_Chi_Minh")
-    env.setdefault("GX_ANALYTICS_ENABLED", "False")
-    env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    for key, value in read_env_file().items():
+        env.setdefault(key, value)
     env.setdefault("NO_COLOR", "1")
     return env
+
+
+def write_airflow_cfg(home: Path, values: dict[str, str]) -> Path:
+    """Set ``AIRFLOW__SECTION__KEY`` ``values`` in ``home``/airflow.cfg (other entries kept), so
+    that an Airflow command started without the project's environment sees them too."""
+    path = home / "airflow.cfg"
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(path, encoding="utf-8")
+    for name, value in values.items():
+        parts = name.split("__")
+        if len(parts) != 3 or parts[0] != "AIRFLOW":
+            continue
+        section, key = parts[1].lower(), parts[2].lower()
+        if not cfg.has_section(section):
+            cfg.add_section(section)
+        cfg.set(section, key, value.replace("%", "%%"))
+    home.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as fh:
+        cfg.write(fh)
+    path.chmod(0o600)
+    return path
 
 
 def _airflow(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -58,6 +79,8 @@ def setup() -> None:
     env = airflow_env()
     home = Path(env["AIRFLOW_HOME"])
     home.mkdir(parents=True, exist_ok=True)
+    cfg = write_airflow_cfg(home, {"AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"), **read_env_file()})
+    say(f"setup: the project's Airflow settings (deploy/airflow.env) written into {cfg}")
     stamp = home / ".commune_setup"
     if stamp.exists():
         say(f"setup: Airflow home {home} is ready")

@@ -17,6 +17,8 @@ FORMS_DIR = CONTRACT_DIR / "forms"
 REFERENCE_DIR = PACKAGE_DIR / "reference_data"
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 EXPECTATIONS_DIR = REPO_ROOT / "expectations"
+# The project's Airflow settings, read by the CLI (and written into airflow.cfg) and by Compose.
+AIRFLOW_ENV_FILE = REPO_ROOT / "deploy" / "airflow.env"
 
 PORTAL_CONN_ID = "commune_portal"
 PORTAL_POOL = "commune_portal"
@@ -53,6 +55,20 @@ MART_TABLES = (
 )
 
 
+def read_env_file(path: Path = AIRFLOW_ENV_FILE) -> dict[str, str]:
+    """The ``KEY=VALUE`` lines of an env file (Compose's ``env_file`` format, without quoting)."""
+    values = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise ValueError(f"{path}:{number}: expected KEY=VALUE, got {line!r}")
+        values[key.strip()] = value.strip()
+    return values
+
+
 def _env_int(name: str, default: int) -> int:
     value = os.environ.get(name)
     if value is None or value == "":
@@ -77,6 +93,22 @@ class Settings:
     max_attempts: int
     # Fault injection for crash tests: hold the load's transaction open this long before COMMIT.
     load_commit_delay_seconds: float
+    # When the scheduler starts a night: cron in LOCAL_TZ.
+    schedule: str = "0 1 * * *"
+    # Bounds: any one task, and the whole night.
+    task_timeout_minutes: int = 120
+    dagrun_timeout_minutes: int = 360
+    # Retries of a task that failed for an infrastructure reason (api-server not listening yet,
+    # metadata connection lost); portal and data errors are not retried (commune_dx.retrying).
+    task_retries: int = 2
+    retry_delay_seconds: int = 60
+    # A night run without an explicit as_of_date reports on this day (the demo stack: the demo's
+    # day) instead of the local day before the run's logical date. Empty: the usual rule.
+    default_as_of_date: str = ""
+    # Who hears about a failed night, or one with more failed units than the threshold.
+    notify_emails: tuple[str, ...] = ()
+    notify_from: str = "commune-dx@localhost"
+    notify_failed_units: int = 0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -91,6 +123,16 @@ class Settings:
             max_submission_bytes=_env_int("COMMUNE_MAX_SUBMISSION_BYTES", 256 * 1024),
             max_attempts=_env_int("COMMUNE_MAX_ATTEMPTS", 6),
             load_commit_delay_seconds=float(os.environ.get("COMMUNE_FAULT_LOAD_COMMIT_DELAY") or 0),
+            schedule=os.environ.get("COMMUNE_SCHEDULE") or "0 1 * * *",
+            task_timeout_minutes=_env_int("COMMUNE_TASK_TIMEOUT_MINUTES", 120),
+            dagrun_timeout_minutes=_env_int("COMMUNE_DAGRUN_TIMEOUT_MINUTES", 360),
+            task_retries=_env_int("COMMUNE_TASK_RETRIES", 2),
+            retry_delay_seconds=_env_int("COMMUNE_RETRY_DELAY_SECONDS", 60),
+            default_as_of_date=os.environ.get("COMMUNE_DEFAULT_AS_OF_DATE", ""),
+            notify_emails=tuple(a.strip() for a in os.environ.get("COMMUNE_NOTIFY_EMAILS", "").split(",")
+                                if a.strip()),
+            notify_from=os.environ.get("COMMUNE_NOTIFY_FROM") or "commune-dx@localhost",
+            notify_failed_units=_env_int("COMMUNE_NOTIFY_FAILED_UNITS", 0),
         )
 
     @property
