@@ -42,8 +42,14 @@ export SUPERSET_ADMIN_PASSWORD="$(cat "$password_file")"
 export COMMUNE_MARTS_URI="duckdb:///$warehouse/serving.duckdb?access_mode=read_only&enable_external_access=false&temp_directory=$SUPERSET_HOME/duckdb_spill"
 export FLASK_APP=superset
 
-echo "bi: initialising Superset in $SUPERSET_HOME (metadata database, user, dashboard bundle) …"
-"$here/init-superset.sh"
+init_log="$SUPERSET_HOME/init.log"
+echo "bi: initialising Superset in $SUPERSET_HOME (metadata database, user, dashboard bundle; log: $init_log) …"
+if ! "$here/init-superset.sh" >"$init_log" 2>&1; then
+  tail -n 40 "$init_log" >&2
+  echo "bi: initialising Superset failed; the whole log is $init_log" >&2
+  exit 1
+fi
+grep "^superset-init:" "$init_log" || true
 echo
 echo "bi: Superset on http://127.0.0.1:$port/  user admin, password $SUPERSET_ADMIN_PASSWORD"
 echo "bi: (password kept in $password_file; Ctrl-C stops Superset)"
