@@ -22,15 +22,16 @@ CHART = '[data-test="chart-grid-component"]'
 LOADING = '[data-test="loading-indicator"], .loading'
 # What Superset shows when a chart's query or rendering fails.
 ERROR = '[data-test="error-alert"], .alert-danger, .ant-alert-error'
-# A chart that rendered: an ECharts canvas or SVG, or the table chart's table.
-RENDERED = "canvas, svg, table"
+# A chart that rendered: an ECharts canvas, or the table chart's table.
+RENDERED = "canvas, table"
 
 
 def chart_states(driver: webdriver.Chrome) -> tuple[int, int, list[str]]:
     charts = driver.find_elements(By.CSS_SELECTOR, CHART)
     rendered = sum(1 for chart in charts
                    if chart.find_elements(By.CSS_SELECTOR, RENDERED)
-                   and not chart.find_elements(By.CSS_SELECTOR, LOADING))
+                   and not chart.find_elements(By.CSS_SELECTOR, LOADING)
+                   and not chart.find_elements(By.CSS_SELECTOR, ERROR))
     errors = [element.text for element in driver.find_elements(By.CSS_SELECTOR, ERROR)]
     return len(charts), rendered, errors
 

@@ -125,10 +125,10 @@ def superset(clean_night, portal, tmp_path_factory) -> Iterator[RunningSuperset]
             assert process.poll() is None, f"Superset exited:\n{log.read_text(errors='replace')[-4000:]}"
             assert time.monotonic() < deadline, f"Superset not up:\n{log.read_text(errors='replace')[-4000:]}"
             try:
-                if requests.get(f"{url}/health", timeout=5).status_code == 200:
+                if requests.get(f"{url}/health", timeout=30).status_code == 200:
                     break
-            except requests.ConnectionError:
-                pass
+            except requests.RequestException:
+                pass  # not listening yet, or still loading the app
             time.sleep(2)
         yield RunningSuperset(url, password, warehouse, log, memory)
     finally:
@@ -181,7 +181,7 @@ CHECKS: dict[str, tuple[Callable[[list[dict]], list[tuple]], str]] = {
     "central_tasks": (
         lambda rows: [(day(r["as_of_date"]), r["tasks_total"], r["completed"], r["not_completed"])
                       for r in rows],
-        "SELECT as_of_date, tasks_total, completed, not_completed FROM marts.task_completion"
+        "SELECT as_of_date, tasks_total, completed, in_progress + overdue FROM marts.task_completion"
         " WHERE scope = 'province' AND scope_code = 'central' ORDER BY as_of_date"),
     "dead_zone_villages": (
         lambda rows: [(r["period"], r["dead_zone_villages"]) for r in rows],
