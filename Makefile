@@ -10,7 +10,7 @@ STAMP := $(VENV)/.synced
 export PYTHONPATH :=
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 
-.PHONY: help setup run test test-system-packages night summary up down bench lint clean
+.PHONY: help setup run test test-system-packages night summary up down bench lint clean bi bi-setup
 
 help:
 	@echo "make run                  the demo: portal + nightly DAG for the demo nights + KPI summary"
@@ -20,11 +20,16 @@ help:
 	@echo "make summary [AS_OF=YYYY-MM-DD]  KPI summary of the published serving.duckdb (default: latest night)"
 	@echo "make up / make down       start / stop the deployed topology here: PostgreSQL + Airflow"
 	@echo "                          api-server, scheduler, dag-processor, triggerer (+ demo portal)"
+	@echo "make bi                   Superset with the Steering Committee dashboard on 127.0.0.1 (BI_PORT, 8088)"
 	@echo "make lint                 ruff"
 
+BI_VENV := .venv-bi
+BI_STAMP := $(BI_VENV)/.synced
+ENSURE_UV = command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
+	{ echo "setup: installing uv (pip) …"; python3 -m pip install --quiet uv; }
+
 $(STAMP): pyproject.toml uv.lock
-	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
-		{ echo "setup: installing uv (pip) …"; python3 -m pip install --quiet uv; }
+	@$(ENSURE_UV)
 	@echo "setup: creating $(VENV) from uv.lock …"
 	$(UV) sync --frozen --python $(PYTHON_VERSION) --compile-bytecode
 	@touch $@
@@ -50,12 +55,28 @@ up: setup
 down:
 	@$(PY) -m commune_dx.stack down
 
-# Test-only system packages from Debian: chromium renders the HTML report (tests/test_report.py),
-# docker-compose (a Compose client, no engine) validates docker-compose.yaml (tests/test_compose.py),
-# postgresql runs the stack of `make up` (tests/test_stack_e2e.py).
+# Superset in an environment of its own (.venv-bi), from deploy/superset/uv.lock, apart from Airflow's.
+$(BI_STAMP): deploy/superset/pyproject.toml deploy/superset/uv.lock
+	@$(ENSURE_UV)
+	@echo "bi: creating $(BI_VENV) (Apache Superset) from deploy/superset/uv.lock …"
+	UV_PROJECT_ENVIRONMENT=$(CURDIR)/$(BI_VENV) $(UV) sync --frozen --project deploy/superset \
+		--python $(PYTHON_VERSION)
+	@touch $@
+
+bi-setup: $(BI_STAMP)
+
+# In the foreground: Ctrl-C stops Superset. Reads $$WAREHOUSE_DIR/serving.duckdb (make run first).
+bi: $(BI_STAMP)
+	@deploy/superset/run-local.sh
+
+# Test-only system packages from Debian: chromium renders the HTML report (tests/test_report.py)
+# and, driven by chromium-driver, the Superset dashboard (tests/test_superset.py); docker-compose
+# (a Compose client, no engine) validates docker-compose.yaml (tests/test_compose.py); postgresql
+# runs the stack of `make up` (tests/test_stack_e2e.py).
 test-system-packages:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
 	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || \
 		missing="$$missing docker-compose"; \
@@ -64,14 +85,14 @@ test-system-packages:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-test: setup test-system-packages
+test: setup test-system-packages bi-setup
 	$(VENV)/bin/pytest -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf .airflow data/warehouse dbt_project/target dbt_project/logs
+	rm -rf .airflow .superset data/warehouse dbt_project/target dbt_project/logs
 
 # The national-scale benchmark of issue 7 (10–20 min): bench/results.json and bench/RESULTS.md.
 bench: $(STAMP)
