@@ -2,8 +2,8 @@
 an ``airflow dags test`` run read back from Airflow's metadata database (``task_instance``).
 
 The memory sampler polls the process and all its descendants every 100 ms (psutil) and keeps
-the peak of their summed RSS: what the machine had to hold at once, children included (dbt's
-subprocess, dlt's normalize workers).
+the peak of their summed RSS: what the machine had to hold at once, children included (dlt's
+normalize workers).
 """
 
 from __future__ import annotations
