@@ -28,4 +28,4 @@ COPY --chown=airflow:0 expectations ./expectations
 # Fail the build, not the first night, when the layout the code expects is not there.
 RUN python -c "from commune_dx.settings import DBT_PROJECT_DIR, EXPECTATIONS_DIR; \
 assert DBT_PROJECT_DIR.is_dir() and EXPECTATIONS_DIR.is_dir(), 'dbt_project/ or expectations/ missing'; \
-import commune_dx.dbt_night, commune_dx.validation"
+import commune_dx.building, commune_dx.validation"

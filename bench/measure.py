@@ -1,9 +1,9 @@
 """Measuring one command: wall time, peak memory of its whole process tree, and the stages of
-an ``airflow dags test`` run read back from its log.
+an ``airflow dags test`` run read back from Airflow's metadata database (``task_instance``).
 
 The memory sampler polls the process and all its descendants every 100 ms (psutil) and keeps
-the peak of their summed RSS: what the machine had to hold at once, children included (dbt's
-subprocess, dlt's normalize workers).
+the peak of their summed RSS: what the machine had to hold at once, children included (dlt's
+normalize workers).
 """
 
 from __future__ import annotations
@@ -11,21 +11,18 @@ from __future__ import annotations
 import os
 import platform
 import re
+import sqlite3
 import subprocess
 import threading
 import time
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psutil
 
-DAG_TASK_LINE = re.compile(
-    r"^(?P<at>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z?) .*?\[DAG TEST\] "
-    r"(?P<event>starting|end task) task_id=(?P<task>\S+) map_index=(?P<index>-?\d+)"
-)
-DAG_RUN_LINE = re.compile(r"DagRun Finished: .*?run_duration=(?P<duration>[\d.]+), state=(?P<state>\w+)")
 LOADED_LINE = re.compile(r"loaded (?P<landed>\d+) versions, (?P<new>\d+) new")
 VALIDATED_LINE = re.compile(r"validated (?P<versions>\d+) versions in [\d.]+s: (?P<invalid>\d+) invalid")
 # The stages of the nightly DAG, as the issue names them, and their task ids.
@@ -160,43 +157,61 @@ def _instant(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def parse_dag_log(text: str) -> dict[str, Any]:
-    """Per-task wall time of an ``airflow dags test`` log, from its ``[DAG TEST]`` lines.
+def _utc(text: str) -> datetime:
+    """A date of Airflow's SQLite metadata database (UTC, stored without its zone)."""
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
-    For a mapped task, ``seconds`` spans the first start to the last end; ``busy_seconds``
-    adds up the instances. Also the run's state and duration, and the load's version counts.
-    """
+
+def read_dag_run(airflow_db: Path, dag_id: str, started_after: datetime) -> dict[str, Any]:
+    """The latest run of ``dag_id`` in an Airflow metadata database (SQLite), which must have
+    started after ``started_after``: its state and duration, and per task id the first start
+    to the last end of its instances (``seconds``), their summed ``duration``
+    (``busy_seconds``) and how many ran (``instances``), from ``task_instance``."""
+    with closing(sqlite3.connect(f"file:{airflow_db}?mode=ro", uri=True)) as con:
+        run = con.execute(
+            "SELECT run_id, state, start_date, end_date FROM dag_run WHERE dag_id = ? "
+            "ORDER BY id DESC LIMIT 1",
+            [dag_id],
+        ).fetchone()
+        if run is None or run[2] is None or _utc(run[2]) < started_after:
+            raise RuntimeError(
+                f"no run of {dag_id} since {started_after.isoformat()} in {airflow_db}; "
+                "see the command's log for why `airflow dags test` did not start one"
+            )
+        rows = con.execute(
+            "SELECT task_id, start_date, end_date, duration FROM task_instance "
+            "WHERE dag_id = ? AND run_id = ? AND start_date IS NOT NULL AND end_date IS NOT NULL",
+            [dag_id, run[0]],
+        ).fetchall()
     tasks: dict[str, dict[str, Any]] = {}
-    open_instances: dict[tuple[str, str], datetime] = {}
-    for line in text.splitlines():
-        match = DAG_TASK_LINE.search(line)
-        if not match:
-            continue
-        at = _instant(match["at"])
-        key = (match["task"], match["index"])
+    for task_id, start_date, end_date, duration in rows:
+        started, ended = _utc(start_date), _utc(end_date)
         task = tasks.setdefault(
-            match["task"], {"first_start": at, "last_end": at, "instances": 0, "busy_seconds": 0.0}
+            task_id, {"first_start": started, "last_end": ended, "instances": 0, "busy_seconds": 0.0}
         )
-        if match["event"] == "starting":
-            open_instances[key] = at
-            task["first_start"] = min(task["first_start"], at)
-        else:
-            started = open_instances.pop(key, at)
-            task["instances"] += 1
-            task["busy_seconds"] += (at - started).total_seconds()
-            task["last_end"] = max(task["last_end"], at)
+        task["first_start"] = min(task["first_start"], started)
+        task["last_end"] = max(task["last_end"], ended)
+        task["instances"] += 1
+        task["busy_seconds"] += duration if duration is not None else (ended - started).total_seconds()
     for task in tasks.values():
         task["seconds"] = round((task["last_end"] - task["first_start"]).total_seconds(), 3)
         task["busy_seconds"] = round(task["busy_seconds"], 3)
         task["first_start"] = task["first_start"].isoformat()
         task["last_end"] = task["last_end"].isoformat()
-    runs = DAG_RUN_LINE.findall(text)
+    ended = _utc(run[3]) if run[3] else None
+    return {
+        "tasks": tasks,
+        "state": run[1],
+        "run_duration_seconds": round((ended - _utc(run[2])).total_seconds(), 3) if ended else None,
+    }
+
+
+def parse_night_log(text: str) -> dict[str, Any]:
+    """The version counts a nightly run logs (loaded, new, validated, invalid), or None each."""
     loaded = LOADED_LINE.findall(text)
     validated = VALIDATED_LINE.findall(text)
     return {
-        "tasks": tasks,
-        "state": runs[-1][1] if runs else None,
-        "run_duration_seconds": float(runs[-1][0]) if runs else None,
         "versions_landed": int(loaded[-1][0]) if loaded else None,
         "versions_new": int(loaded[-1][1]) if loaded else None,
         "versions_validated": int(validated[-1][0]) if validated else None,
@@ -214,7 +229,7 @@ def nightly_stages(parsed: dict[str, Any], wall_seconds: float) -> dict[str, flo
 
 
 def peak_rss_by_task(series: list[tuple[float, int]], tasks: dict[str, Any]) -> dict[str, int]:
-    """The tree's peak RSS while each task of a parsed DAG log ran (its first start to last end)."""
+    """The tree's peak RSS while each task of a DAG run ran (its first start to last end)."""
     peaks = {}
     for name, task in tasks.items():
         start = _instant(task["first_start"]).timestamp()

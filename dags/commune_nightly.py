@@ -121,14 +121,9 @@ def commune_nightly():
     @task
     @no_retry_on_pipeline_errors()
     def validate(pulled: list) -> dict:
-        from commune_dx.nightly import prestart_dbt
         from commune_dx.nightly import validate as run_validate
 
-        as_of, key = _night()
-        # dbt's start-up (imports, parsing the project) runs on the other core meanwhile; it
-        # opens the warehouse only when dbt_build asks, after the load.
-        prestart_dbt(Settings.from_env(), as_of, key)
-        return run_validate(Settings.from_env(), key)
+        return run_validate(Settings.from_env(), _night()[1])
 
     @task
     @no_retry_on_pipeline_errors()
@@ -145,8 +140,7 @@ def commune_nightly():
     def dbt_build(loaded: dict) -> dict:
         from commune_dx.nightly import dbt_build as run_dbt
 
-        as_of, key = _night()
-        return run_dbt(Settings.from_env(), as_of, key)
+        return run_dbt(Settings.from_env(), _night()[0])
 
     @task(outlets=[SERVING_ASSET, PARQUET_ASSET], on_success_callback=notify_failed_units)
     @no_retry_on_pipeline_errors()

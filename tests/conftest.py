@@ -99,17 +99,6 @@ def connection_json(url: str, token: str) -> str:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _short_dbt_prestart_wait() -> Iterator[None]:
-    """Nights that fail before dbt_build leave the dbt process validate started waiting; in the
-    tests, let it give up after 2 minutes instead of 10."""
-    previous = os.environ.get("COMMUNE_PRESTART_WAIT_SECONDS")
-    os.environ.setdefault("COMMUNE_PRESTART_WAIT_SECONDS", "120")
-    yield
-    if previous is None:
-        os.environ.pop("COMMUNE_PRESTART_WAIT_SECONDS", None)
-
-
-@pytest.fixture(scope="session", autouse=True)
 def _airflow_home_ready() -> None:
     """The tests run Airflow against the project's Airflow home; make sure it exists."""
     env = {**os.environ, **airflow_env()}

@@ -14,7 +14,14 @@ from pathlib import Path
 import pytest
 
 from bench.loading_limits import pull_results_of
-from bench.measure import ProcessTreeSampler, nightly_stages, parse_dag_log, peak_rss_by_task, run_measured
+from bench.measure import (
+    ProcessTreeSampler,
+    nightly_stages,
+    parse_night_log,
+    peak_rss_by_task,
+    read_dag_run,
+    run_measured,
+)
 from bench.portal import PortalProcess
 from bench.results import SECTIONS, evaluate_targets, write_results
 from bench.run_bench import clock_for, next_days
@@ -81,34 +88,55 @@ def test_sampler_sees_the_whole_process_tree(tmp_path: Path) -> None:
     assert sampler.sample() == 0
 
 
-def test_dag_log_stages() -> None:
+@pytest.fixture(scope="module")
+def floor_run(tmp_path_factory):
+    """One real `airflow dags test bench_floor` (three trivial tasks) in the project's Airflow
+    home, read back from its metadata database as the bench reads every night."""
+    from commune_dx.cli import airflow_env
+    from commune_dx.settings import REPO_ROOT
+
+    env = airflow_env() | {"AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "bench" / "dags")}
+    log = tmp_path_factory.mktemp("floor") / "floor.log"
+    started = datetime.now(UTC)
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    run = run_measured([airflow, "dags", "test", "bench_floor"], env, log, REPO_ROOT)
+    assert run.returncode == 0, log.read_text(encoding="utf-8")[-3000:]
+    airflow_db = Path(env["AIRFLOW_HOME"]) / "airflow.db"
+    return run, airflow_db, started, read_dag_run(airflow_db, "bench_floor", started)
+
+
+def test_stage_times_come_from_the_metadata_database(floor_run) -> None:
+    run, airflow_db, started, dag_run = floor_run
+    assert dag_run["state"] == "success"
+    tasks = dag_run["tasks"]
+    assert set(tasks) == {"first", "second", "third"}
+    assert all(t["instances"] == 1 and t["busy_seconds"] > 0 for t in tasks.values())
+    assert all(t["seconds"] == pytest.approx(t["busy_seconds"], abs=0.01) for t in tasks.values())
+    # The tasks ran one after the other, inside the command's wall time.
+    order = [tasks[name] for name in ("first", "second", "third")]
+    for before, after in zip(order, order[1:], strict=False):
+        assert before["last_end"] <= after["first_start"]
+    assert started <= datetime.fromisoformat(tasks["first"]["first_start"])
+    assert sum(t["seconds"] for t in tasks.values()) < dag_run["run_duration_seconds"] < run.wall_seconds
+    # Each task's peak RSS, from the sampler's series over the task's own start and end.
+    peaks = peak_rss_by_task(run.series, tasks)
+    assert set(peaks) == set(tasks) and all(peak > 50 * 1024 * 1024 for peak in peaks.values())
+    with pytest.raises(RuntimeError, match="no run of bench_floor since"):
+        read_dag_run(airflow_db, "bench_floor", datetime.now(UTC))
+
+
+def test_nightly_stages_and_counts() -> None:
     log = textwrap.dedent("""\
-        2025-01-01T00:00:00.000000Z [info ] [DAG TEST] starting task_id=preflight map_index=-1 [x]
-        2025-01-01T00:00:02.000000Z [info ] [DAG TEST] end task task_id=preflight map_index=-1 [x]
-        2025-01-01T00:00:02.500000Z [info ] [DAG TEST] starting task_id=pull_unit_batch map_index=1 [x]
-        2025-01-01T00:00:03.000000Z [info ] [DAG TEST] end task task_id=pull_unit_batch map_index=1 [x]
-        2025-01-01T00:00:03.000000Z [info ] [DAG TEST] starting task_id=pull_unit_batch map_index=0 [x]
-        2025-01-01T00:00:04.500000Z [info ] [DAG TEST] end task task_id=pull_unit_batch map_index=0 [x]
+        2025-01-01T00:00:05.000000Z [info ] validated 30 versions in 1.2s: 4 invalid (quarantined) [x]
         2025-01-01T00:00:05.000000Z [info ] loaded 120 versions, 100 new [commune_dx.nightly]
-        2025-01-01T00:00:06.000000Z [info ] DagRun Finished: dag_id=x, run_duration=6.0, state=success, x
         """)
-    parsed = parse_dag_log(log)
-    assert parsed["state"] == "success" and parsed["versions_landed"] == 120 and parsed["versions_new"] == 100
-    pull = parsed["tasks"]["pull_unit_batch"]
-    assert (pull["instances"], pull["seconds"], pull["busy_seconds"]) == (2, 2.0, 2.0)
-    stages = nightly_stages(parsed, wall_seconds=10.0)
-    assert stages["preflight"] == 2.0 and stages["validate"] == 0.0
+    assert parse_night_log(log) == {
+        "versions_landed": 120, "versions_new": 100, "versions_validated": 30, "versions_invalid": 4
+    }
+    tasks = {"preflight": {"seconds": 2.0}, "pull_unit_batch": {"seconds": 2.0}}
+    stages = nightly_stages({"tasks": tasks}, wall_seconds=10.0)
+    assert stages["preflight"] == 2.0 and stages["pull"] == 2.0 and stages["validate"] == 0.0
     assert stages["airflow_outside_tasks"] == pytest.approx(6.0)
-
-
-def test_peak_rss_by_task() -> None:
-    parsed = parse_dag_log(
-        "2025-01-01T00:00:00.000000Z [info ] [DAG TEST] starting task_id=load map_index=-1\n"
-        "2025-01-01T00:00:02.000000Z [info ] [DAG TEST] end task task_id=load map_index=-1\n"
-    )
-    start = datetime(2025, 1, 1, tzinfo=UTC).timestamp()
-    series = [(start - 1, 900), (start + 0.5, 300), (start + 1.5, 500), (start + 3, 800)]
-    assert peak_rss_by_task(series, parsed["tasks"]) == {"load": 500}
 
 
 def _landing(tmp_path: Path, data) -> Path:

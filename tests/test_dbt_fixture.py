@@ -29,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -731,75 +730,6 @@ def test_build_without_as_of_date_fails_clearly(nights):
     assert "`as_of_date` is required" in result.stdout + result.stderr
 
 
-def _dbt_night(warehouse_dir: Path, work_dir: Path, as_of_date: str):
-    """Run the nightly's dbt step (``python -m commune_dx.dbt_night``) as `dbt_build` does."""
-    env = _dbt_env(warehouse_dir, work_dir) | {"DBT_LOG_LEVEL_FILE": "none"}
-    command = [sys.executable, "-m", "commune_dx.dbt_night", str(work_dir / "docs"), as_of_date]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    return result.stdout
-
-
-def _view_sql(database: Path, name: str) -> str:
-    with duckdb.connect(str(database), read_only=True) as con:
-        return con.execute("select sql from duckdb_views() where view_name = ?", [name]).fetchone()[0]
-
-
-def test_nightly_dbt_recreates_views_only_when_they_may_differ(nights, tmp_path):
-    """The nightly skips re-creating views and seeds only when the last nightly build left them
-    and nothing changed since; a manual `dbt build --vars` in between bakes its date into the
-    views, so the next night must re-create them. The views' data tests run either way."""
-    warehouse_dir, work_dir = tmp_path / "warehouse", tmp_path / "dbt"
-    warehouse_dir.mkdir()
-    shutil.copyfile(nights["warehouse_dir"] / "warehouse.duckdb", warehouse_dir / "warehouse.duckdb")
-    database = warehouse_dir / "warehouse.duckdb"
-    skipped = "are unchanged since the last build that created them: not re-created"
-
-    # The fixture was built with `--vars` (a literal date in the views): no nightly state yet.
-    assert "dbt_run_context" not in _view_sql(database, "int_reporting_months")
-    first = _dbt_night(warehouse_dir, work_dir, "2025-09-21")
-    assert skipped not in first
-    assert "19 view models" in first
-    assert "dbt_run_context" in _view_sql(database, "int_reporting_months")
-    with duckdb.connect(str(database), read_only=True) as con:
-        marts_first = {m: sorted(map(repr, con.execute(f"select * from marts.{m}").fetchall()))
-                       for m in ("reporting_completeness", "reporting_rate", "quarantine")}
-
-    second = _dbt_night(warehouse_dir, work_dir, "2025-09-21")
-    assert skipped in second
-    built_first, built_second = (
-        re.search(r"Finished running (.*) in \d+ hours", out).group(1) for out in (first, second)
-    )
-    assert "view model" not in built_second and "seed" not in built_second
-
-    def tests_run(out: str) -> set[str]:
-        return set(re.findall(r"START test (\S+)", out))
-
-    seed_tests = {t for t in tests_run(first) if "scorecard_thresholds" in t}
-    assert seed_tests  # the seed has tests, run when it is (re-)created
-    assert tests_run(second) == tests_run(first) - seed_tests
-    with duckdb.connect(str(database), read_only=True) as con:
-        for mart, rows in marts_first.items():
-            assert sorted(map(repr, con.execute(f"select * from marts.{mart}").fetchall())) == rows
-
-    manual, _ = _dbt_build(warehouse_dir, work_dir, "2025-09-21")
-    assert manual.returncode == 0, manual.stdout[-4000:]
-    assert "dbt_run_context" not in _view_sql(database, "int_reporting_months")
-    third = _dbt_night(warehouse_dir, work_dir, "2025-09-21")
-    assert skipped not in third
-    assert "dbt_run_context" in _view_sql(database, "int_reporting_months")
-
-
-def _wait_for(path: Path, text: str, seconds: float = 120) -> str:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        content = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
-        if text in content:
-            return content
-        time.sleep(0.1)
-    raise AssertionError(f"{text!r} did not appear in {path} within {seconds}s: {content[-3000:]}")
-
-
 @pytest.fixture()
 def night_settings(nights, tmp_path, monkeypatch):
     """Settings for the nightly's dbt step on a copy of the fixture warehouse."""
@@ -809,125 +739,88 @@ def night_settings(nights, tmp_path, monkeypatch):
     warehouse_dir.mkdir()
     shutil.copyfile(nights["warehouse_dir"] / "warehouse.duckdb", warehouse_dir / "warehouse.duckdb")
     monkeypatch.setenv("WAREHOUSE_DIR", str(warehouse_dir))
-    monkeypatch.setenv("DBT_LOG_LEVEL_FILE", "none")
+    monkeypatch.delenv("DBT_LOG_LEVEL_FILE", raising=False)
     return Settings.from_env()
 
 
 LATE_INVALID = ("ps-10003-08", 1, "10003", "public_service_report", "2025-08", "submitted",
                 "2025-09-04 10:00:00+07", "2025-09-04 10:00:00+07", services(1, 2, 0, 1, 1),
-                "x-rules: loaded while dbt was waiting", "2025-09-05 01:05:00+07")
+                "x-rules: loaded just before dbt_build", "2025-09-05 01:05:00+07")
 
 
-def test_dbt_started_early_waits_without_the_warehouse_then_builds_what_the_load_wrote(
-    night_settings, caplog
-):
-    """validate starts dbt early; it parses but leaves the warehouse to the load until
-    dbt_build asks; a process another night left waiting is superseded."""
+def _running_children() -> set[int]:
+    """This process's child processes, but Python's multiprocessing resource tracker: dbt's
+    locks start it once per process, and it ends with the process (it never holds a file)."""
+    import psutil
+
+    children = set()
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "multiprocessing.resource_tracker" not in " ".join(child.cmdline()):
+                children.add(child.pid)
+        except psutil.NoSuchProcess:
+            continue
+    return children
+
+
+def test_dbt_build_runs_in_the_task_and_leaves_nothing_behind(night_settings, caplog):
+    """The nightly's dbt step runs dbt in the calling process: dbt's lines reach the task log,
+    the as-of date reaches dbt through raw.dbt_run_context (partial parsing from the second
+    night on), and when it returns no thread or process it started is running and the
+    warehouse opens read-write at once, from another process and from this one."""
+    import threading
+
     from commune_dx import nightly
-    from commune_dx.handoff import handoff_dir
-    from commune_dx.pulling import landing_run_dir
 
     settings = night_settings
-    stale = handoff_dir(landing_run_dir(settings, "2025-09-20__failed_night"), "dbt")
-    nightly.prestart_dbt(settings, "2025-09-20", "2025-09-20__failed_night")
-    stale_pid = int((stale / "pid").read_text().split()[0])
-    handoff = handoff_dir(landing_run_dir(settings, "2025-09-21__night"), "dbt")
-    nightly.prestart_dbt(settings, "2025-09-21", "2025-09-21__night")
-    assert (stale / "go").read_text() == "superseded"
-
-    _wait_for(handoff / "output.log", "waiting for dbt_build")
-    # The load writes while dbt waits: DuckDB would refuse if dbt held the file.
-    with duckdb.connect(str(settings.working_db)) as con:
+    threads_before = set(threading.enumerate())
+    children_before = _running_children()
+    with duckdb.connect(str(settings.working_db)) as con:  # the load, just before dbt_build
         _insert_submissions(con, [LATE_INVALID], "night-2025-09-21-late")
 
     with caplog.at_level("INFO", logger="commune_dx"):
-        nightly.dbt_build(settings, "2025-09-21", "2025-09-21__night")
-    assert "the dbt process was started early, during validate" in caplog.text
-    assert "Completed successfully" in caplog.text
-    assert (handoff / "go").read_text() == "claimed" and (handoff / "exit").read_text() == "0"
+        nightly.dbt_build(settings, "2025-09-21")
+    dbt_lines = [r.getMessage() for r in caplog.records if r.name == "commune_dx.dbt"]
+    assert "Completed successfully" in dbt_lines
+    assert any("Unable to do partial parsing" in line for line in dbt_lines)  # a new target folder
+    assert any("WARN freshness of raw.submission_versions" in line for line in dbt_lines)
+    assert "<html" in (settings.dbt_docs_dir / "index.html").read_text(encoding="utf-8")[:2000].lower()
+
+    assert set(threading.enumerate()) <= threads_before
+    assert _running_children() <= children_before
+    opened = subprocess.run(
+        [sys.executable, "-c", f"import duckdb; duckdb.connect({str(settings.working_db)!r}).close()"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert opened.returncode == 0, opened.stderr
+    # In this process too (tasks share one under `airflow dags test`): with dbt's database
+    # still open, DuckDB would refuse another configuration (read-only, as publish opens it).
     with duckdb.connect(str(settings.working_db), read_only=True) as con:
         quarantined = {r[0] for r in con.execute("select submission_id from marts.quarantine").fetchall()}
         as_of = con.execute("select as_of_date from raw.dbt_run_context").fetchone()[0]
     assert "ps-10003-08" in quarantined and str(as_of) == "2025-09-21"
-    deadline = time.monotonic() + 30
-    while Path(f"/proc/{stale_pid}").exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not Path(f"/proc/{stale_pid}").exists(), "the superseded dbt process is still running"
 
-
-def test_dbt_started_early_but_never_asked_exits_and_dbt_build_starts_its_own(
-    night_settings, caplog, monkeypatch
-):
-    from commune_dx import nightly
-    from commune_dx.handoff import EXPIRED, handoff_dir
-    from commune_dx.pulling import landing_run_dir
-
-    settings = night_settings
-    monkeypatch.setenv("COMMUNE_PRESTART_WAIT_SECONDS", "0.5")
-    nightly.prestart_dbt(settings, "2025-09-21", "2025-09-21__slow")
-    handoff = handoff_dir(landing_run_dir(settings, "2025-09-21__slow"), "dbt")
-    _wait_for(handoff / "exit", str(EXPIRED))
-    assert (handoff / "go").read_text() == "expired"
-    assert "nobody claimed this process" in (handoff / "output.log").read_text()
-
+    caplog.clear()
     with caplog.at_level("INFO", logger="commune_dx"):
-        nightly.dbt_build(settings, "2025-09-21", "2025-09-21__slow")
-    assert "the dbt process was started by dbt_build" in caplog.text
+        nightly.dbt_build(settings, "2025-09-22")
+    dbt_lines = [r.getMessage() for r in caplog.records if r.name == "commune_dx.dbt"]
+    assert "Completed successfully" in dbt_lines
+    assert not any("Unable to do partial parsing" in line for line in dbt_lines)
+    with duckdb.connect(str(settings.working_db)) as con:
+        reported = con.execute("select distinct as_of_date from marts.task_status").fetchall()
+    assert {"2025-09-21", "2025-09-22"} <= {str(row[0]) for row in reported}
 
 
-def test_dbt_started_early_that_died_is_replaced(night_settings, caplog):
-    import signal
-
+def test_a_red_dbt_build_fails_the_task_with_dbts_failures(night_settings):
     from commune_dx import nightly
-    from commune_dx.handoff import handoff_dir
-    from commune_dx.pulling import landing_run_dir
-
-    settings = night_settings
-    nightly.prestart_dbt(settings, "2025-09-21", "2025-09-21__killed")
-    handoff = handoff_dir(landing_run_dir(settings, "2025-09-21__killed"), "dbt")
-    os.kill(int((handoff / "pid").read_text().split()[0]), signal.SIGKILL)
-    with caplog.at_level("INFO", logger="commune_dx"):
-        nightly.dbt_build(settings, "2025-09-21", "2025-09-21__killed")
-    assert "died without an exit status" in caplog.text
-    assert "the dbt process was started by dbt_build" in caplog.text
-    with duckdb.connect(str(settings.working_db), read_only=True) as con:
-        as_of = con.execute("select as_of_date from raw.dbt_run_context").fetchone()[0]
-    assert as_of.isoformat() == "2025-09-21"
-
-
-def test_dbt_started_early_on_another_worker_is_told_to_exit(night_settings, caplog):
-    """Tasks on different machines (another executor): dbt_build cannot watch that process, so
-    it tells it to exit through the shared landing folder and runs dbt itself."""
-    from commune_dx import nightly
-    from commune_dx.handoff import EXPIRED, handoff_dir
-    from commune_dx.pulling import landing_run_dir
-
-    settings = night_settings
-    nightly.prestart_dbt(settings, "2025-09-21", "2025-09-21__elsewhere")
-    handoff = handoff_dir(landing_run_dir(settings, "2025-09-21__elsewhere"), "dbt")
-    pid = (handoff / "pid").read_text().split()[0]
-    (handoff / "pid").write_text(f"{pid} another-worker")
-    with caplog.at_level("INFO", logger="commune_dx"):
-        nightly.dbt_build(settings, "2025-09-21", "2025-09-21__elsewhere")
-    assert (handoff / "go").read_text() == "superseded"
-    assert (handoff / "exit").read_text() == str(EXPIRED)
-    assert "the dbt process was started by dbt_build" in caplog.text
-
-
-def test_a_red_build_by_the_early_dbt_process_fails_dbt_build_with_dbts_failures(night_settings):
-    from commune_dx import nightly
-    from commune_dx.handoff import handoff_dir
     from commune_dx.portal_client import PipelineError
-    from commune_dx.pulling import landing_run_dir
 
     settings = night_settings
-    nightly.prestart_dbt(settings, "2025-09-21", "2025-09-21__red")
-    handoff = handoff_dir(landing_run_dir(settings, "2025-09-21__red"), "dbt")
-    _wait_for(handoff / "output.log", "waiting for dbt_build")
     with duckdb.connect(str(settings.working_db)) as con:  # one version stored twice
         con.execute("insert into raw.submission_versions select * from raw.submission_versions "
                     "where submission_id = 'conn-10001-07' and version = 1")
     with pytest.raises(PipelineError, match=r"dbt build failed; nothing was published: .*"
                        r"FAIL 1 source_unique_combination_of_columns_raw_submission_versions"):
-        nightly.dbt_build(settings, "2025-09-21", "2025-09-21__red")
-    assert (handoff / "exit").read_text() == "1"
+        nightly.dbt_build(settings, "2025-09-21")
+    with duckdb.connect(str(settings.working_db)) as con:  # released after a red build too
+        assert con.execute("select count(*) from raw.submission_versions").fetchone()[0] > 0

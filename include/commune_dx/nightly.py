@@ -8,14 +8,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
-import sys
 import time
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from commune_dx import handoff
+from commune_dx.building import build_marts
 from commune_dx.loading import (
     iter_landed_versions,
     load_run,
@@ -43,7 +41,6 @@ from commune_dx.settings import LOCAL_TZ, Settings
 from commune_dx.validation import Reference, VersionToCheck, validate_versions
 
 log = logging.getLogger(__name__)
-dbt_log = logging.getLogger("commune_dx.dbt")
 
 # Preflight gives a down portal a few quick tries, then fails the night with one line.
 PREFLIGHT_RETRY = RetryPolicy(max_attempts=3, backoff_base=0.5, backoff_max=2.0,
@@ -143,64 +140,14 @@ def load(settings: Settings, key: str, run_id: str, as_of_date: str,
     return stats
 
 
-def _dbt_env(settings: Settings) -> dict[str, str]:
-    return {
-        **os.environ,
-        "WAREHOUSE_DIR": str(settings.warehouse_dir),
-        "DBT_TARGET_PATH": str(settings.dbt_target_dir),
-        "DBT_LOG_PATH": str(settings.warehouse_dir / "logs"),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "COMMUNE_CALENDAR_START": settings.calendar_start,
-        # dbt's info lines go to this task's log. Its debug file (every statement, flushed line
-        # by line) cost ~0.5 s a night; DBT_LOG_LEVEL_FILE=debug brings it back in logs/dbt.log.
-        "DBT_LOG_LEVEL_FILE": os.environ.get("DBT_LOG_LEVEL_FILE", "none"),
-    }
-
-
-def _dbt_command(settings: Settings, as_of_date: str) -> list[str]:
-    # The as-of date reaches dbt as a table row (raw.dbt_run_context), not a var or env var:
-    # either changes every night and forces a full re-parse of the project (~4 s).
-    return [sys.executable, "-m", "commune_dx.dbt_night", str(settings.dbt_docs_dir), as_of_date]
-
-
-def prestart_dbt(settings: Settings, as_of_date: str, key: str) -> None:
-    """Start the night's dbt process now (validate), so that its start-up (~3 s: imports and
-    parsing the project) overlaps validate and load; ``dbt_build`` asks it to build."""
-    try:
-        handoff.prestart(_dbt_command(settings, as_of_date), _dbt_env(settings),
-                         landing_run_dir(settings, key), settings.landing_dir, "dbt")
-    except OSError as exc:  # never a reason to fail validate: dbt_build starts dbt itself
-        log.warning("could not start dbt early (%s); dbt_build will start it", exc)
-
-
-def dbt_build(settings: Settings, as_of_date: str, key: str | None = None) -> dict[str, Any]:
-    """Run the night's dbt in one process (build, source freshness, docs when the project
-    changed; see :mod:`commune_dx.dbt_night`); raise with dbt's failures if the build is red.
-    With the run's ``key``, the process validate started early does it, if there is one.
-
-    dbt's unit tests (fixed inputs, not the night's data) run in ``make test``, not nightly.
-    """
+def dbt_build(settings: Settings, as_of_date: str) -> dict[str, Any]:
+    """Build the marts with dbt inside this task (build, source freshness, docs; see
+    :mod:`commune_dx.building`); raise with dbt's failures if the build is red. When it
+    returns, dbt has closed the warehouse and left nothing running."""
     started = time.monotonic()
-    handed = handoff.run_prestarted(landing_run_dir(settings, key), "dbt") if key else None
-    if handed is not None:
-        returncode, output, errors = handed
-        how = "started early, during validate"
-    else:
-        completed = subprocess.run(_dbt_command(settings, as_of_date), env=_dbt_env(settings),
-                                   capture_output=True, text=True, check=False)
-        returncode, output, errors = completed.returncode, completed.stdout, completed.stderr
-        how = "started by dbt_build"
-    # dbt writes its log to stdout; stderr (a traceback, Python's warnings) only when it failed.
-    lines = output.splitlines() + (errors.splitlines() if returncode != 0 else [])
-    for line in lines:
-        dbt_log.info("%s", line)
-    if returncode != 0:
-        failures = [ln for ln in lines if "FAIL" in ln or "ERROR" in ln]
-        raise PipelineError(
-            "dbt build failed; nothing was published: " + " | ".join(failures[-5:] or lines[-5:])
-        )
+    build_marts(settings, as_of_date)
     seconds = time.monotonic() - started
-    log.info("dbt build green in %.1fs (the dbt process was %s)", seconds, how)
+    log.info("dbt build green in %.1fs (dbt docs: %s)", seconds, settings.dbt_docs_dir / "index.html")
     return {"seconds": round(seconds, 1)}
 
 
