@@ -95,10 +95,18 @@ def commune_nightly():
         map_index_template="{{ batch_label }}",
     )
     def pull_unit_batch(batch: dict) -> list[dict]:
+        from airflow.sdk.exceptions import AirflowFailException
+
         from commune_dx.nightly import pull
+        from commune_dx.portal_client import PipelineError
 
         get_current_context()["batch_label"] = batch["label"]
-        return pull(_portal_config(), Settings.from_env(), _night()[1], batch)
+        try:
+            return pull(_portal_config(), Settings.from_env(), _night()[1], batch)
+        except PipelineError as exc:
+            # Every unit's own trouble is in its result; what reaches here (a refused token, a
+            # malformed connection) no retry of the batch can fix.
+            raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
     @task
     def validate(pulled: list) -> dict:

@@ -28,7 +28,8 @@ final as (
         pulls.pull_error,
         pulls.versions_received,
         pulls.finished_at,
-        pulls.run_id
+        pulls.run_id,
+        pulls.pull_note
 
     from pulls
     inner join last_run_per_night using (as_of_date, run_id)
