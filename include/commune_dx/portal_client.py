@@ -517,7 +517,9 @@ def _served_at(response: requests.Response) -> datetime | None:
 
 
 def _shorten(text: str, limit: int = MAX_DETAIL_CHARS) -> str:
-    """``text`` cut to ``limit`` characters, marking the cut."""
+    """``text`` on one line (line breaks and control characters as spaces), cut to ``limit``
+    characters with the cut marked."""
+    text = "".join(char if char.isprintable() else " " for char in text)
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
 
 
@@ -529,7 +531,8 @@ def _error_detail(response: requests.Response) -> str:
     except (requests.RequestException, OSError, ValueError):
         return ""
     if len(raw) > MAX_ERROR_BODY_BYTES:
-        return f": an error body over {MAX_ERROR_BODY_BYTES:,} bytes, not read"
+        start = _shorten(raw[:MAX_DETAIL_CHARS].decode("utf-8", "replace"), MAX_DETAIL_CHARS)
+        return f": {start}… (an error body over {MAX_ERROR_BODY_BYTES:,} bytes; the rest not read)"
     try:
         body = json.loads(raw)
     except (ValueError, RecursionError):

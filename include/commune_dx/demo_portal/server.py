@@ -141,13 +141,13 @@ def list_submissions(state: PortalState, params: dict[str, list[str]]) -> Reply:
     latency_ms = state.faults.settings.latency_ms
     if latency_ms:
         time.sleep(latency_ms / 1000)
+    mode = state.faults.settings.hostile_units.get((params.get("unit") or [""])[0])
+    if mode:
+        return hostile_listing(state, params, mode)
     try:
         query = parse_listing_query(params, state.unit_codes, state.clock)
     except BadListingRequest as error:
         return error_reply(400, "bad_request", str(error))
-    mode = state.faults.settings.hostile_units.get(query.unit or "")
-    if mode:
-        return hostile_listing(state, query, params, mode)
     fault = state.faults.decide(query.unit)
     if fault is Fault.DROP:
         return Reply(0, drop=True)
@@ -192,10 +192,11 @@ def _extra_version(last: bytes, mode: str) -> bytes:
     return json.dumps(item, separators=(",", ":")).encode("ascii")
 
 
-def hostile_listing(state: PortalState, query: Any, params: dict[str, list[str]], mode: str) -> Reply:
+def hostile_listing(state: PortalState, params: dict[str, list[str]], mode: str) -> Reply:
     """A hostile unit's listing (``faults.HOSTILE_MODES``). Page tokens are ignored: each
     request answers the unit's first page, broken as ``mode`` says."""
-    seen = state.faults.count(query.unit)
+    unit = params["unit"][0]
+    seen = state.faults.count(unit)
     if mode == "huge_error":
         return error_reply(403, "forbidden", "x" * (8 * 1024 * 1024))
     if mode == "deep_json":
@@ -204,8 +205,11 @@ def hostile_listing(state: PortalState, query: Any, params: dict[str, list[str]]
     if mode == "bad_retry_after" and seen % 2 == 0:
         value = HOSTILE_RETRY_AFTER[(seen // 2) % len(HOSTILE_RETRY_AFTER)]
         return error_reply(429, "rate_limited", "too many requests", **{"Retry-After": value})
-    first = parse_listing_query({k: v for k, v in params.items() if k != "page_token"},
-                                state.unit_codes, state.clock)
+    try:
+        first = parse_listing_query({k: v for k, v in params.items() if k != "page_token"},
+                                    state.unit_codes, state.clock)
+    except BadListingRequest as error:
+        return error_reply(400, "bad_request", str(error))
     page = state.index.page(first)
     items = list(page.items)
     if mode == "repeat_token":
