@@ -29,6 +29,15 @@ HOSTILE_MODES = {
 }
 
 
+# What /api/v1/units answers (``units_listing``).
+UNITS_LISTINGS = {
+    "as_is": "every unit",
+    "empty": "no unit at all",
+    "shrunk": "the first half of the units only",
+    "invalid_codes": "every unit, plus entries whose code is not a valid unit code",
+}
+
+
 class Fault(Enum):
     """What goes wrong with one request."""
 
@@ -50,6 +59,7 @@ class FaultSettings:
     retry_after_s: int = 1
     hostile_units: dict[str, str] = field(default_factory=dict)
     drip_ms: int = 20
+    units_listing: str = "as_is"
 
     @classmethod
     def build(cls, base: FaultSettings | None = None, **changes: Any) -> FaultSettings:
@@ -80,6 +90,10 @@ class FaultSettings:
         unknown = sorted(set(self.hostile_units.values()) - set(HOSTILE_MODES))
         if unknown:
             found.append(f"unknown hostile mode(s) {', '.join(unknown)}; known: {', '.join(HOSTILE_MODES)}")
+        if self.units_listing not in UNITS_LISTINGS:
+            found.append(
+                f"units_listing must be one of {', '.join(UNITS_LISTINGS)}, not {self.units_listing!r}"
+            )
         if not 0 <= self.drip_ms <= 10_000:
             found.append(f"drip_ms must be between 0 and 10000, not {self.drip_ms}")
         return found
@@ -95,6 +109,7 @@ class FaultSettings:
             "retry_after_s": self.retry_after_s,
             "hostile_units": dict(sorted(self.hostile_units.items())),
             "drip_ms": self.drip_ms,
+            "units_listing": self.units_listing,
         }
 
 

@@ -57,7 +57,13 @@ ROUTES: dict[str, tuple[str, ...]] = {
     CONTROL_PATH: ("GET", "POST"),
 }
 FAULT_FIELDS = ("fail_503", "fail_429", "fail_drop", "latency_ms", "down_units", "retry_after_s",
-                "hostile_units", "drip_ms")
+                "hostile_units", "drip_ms", "units_listing")
+# Entries of /units whose unit code is not valid (units_listing "invalid_codes").
+INVALID_UNIT_ENTRIES = [
+    {"unit_code": "../etc", "unit_name": "Path", "unit_type": "xa", "province_code": "25"},
+    {"unit_code": None, "unit_name": "Không mã", "unit_type": "xa", "province_code": "25"},
+    "not a unit",
+]
 # Retry-After values a hostile unit sends in turn: none is a finite number of seconds but -1.
 HOSTILE_RETRY_AFTER = ("inf", "nan", "1e999", "-1", "Thu, 01 Jan 2099 00:00:00 GMT")
 
@@ -168,6 +174,18 @@ def list_submissions(state: PortalState, params: dict[str, list[str]]) -> Reply:
     return Reply(200, body)
 
 
+def units_listing(state: PortalState) -> bytes:
+    """``GET /api/v1/units`` as the ``units_listing`` fault setting has it."""
+    mode = state.faults.settings.units_listing
+    if mode == "empty":
+        return b'{"items":[]}'
+    if mode == "shrunk":
+        return _json_bytes({"items": state.dataset.units[: len(state.dataset.units) // 2]})
+    if mode == "invalid_codes":
+        return _json_bytes({"items": [*state.dataset.units, *INVALID_UNIT_ENTRIES]})
+    return state.units_body
+
+
 def _listing_body(items: list[bytes], token: str | None) -> bytes:
     return b'{"items":[' + b",".join(items) + b'],"next_page_token":' + _json_bytes(token) + b"}"
 
@@ -254,6 +272,8 @@ def parse_control_request(state: PortalState, raw_body: bytes) -> ControlRequest
         raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
     for name in ("fail_503", "fail_429", "fail_drop"):
         _check_number(body, name, integer=False)
+    if not isinstance(body.get("units_listing", ""), str):
+        raise ValueError("units_listing must be a string")
     for name in ("latency_ms", "retry_after_s", "fault_seed", "drip_ms"):
         _check_number(body, name, integer=True)
     hostile = body.get("hostile_units") or {}
@@ -417,7 +437,7 @@ class PortalRequestHandler(BaseHTTPRequestHandler):
                 **{"WWW-Authenticate": 'Bearer realm="commune-portal"'},
             )
         if parts.path == f"{API}/units":
-            return Reply(200, state.units_body)
+            return Reply(200, units_listing(state))
         if parts.path == f"{API}/tasks":
             return Reply(200, state.tasks_body)
         if parts.path == CONTROL_PATH:
@@ -488,8 +508,8 @@ class RunningPortal:
 
     def set_faults(self, fault_seed: int | None = None, **changes: Any) -> FaultSettings:
         """Change some fault settings (``fail_503``, ``fail_429``, ``fail_drop``, ``latency_ms``,
-        ``down_units``, ``retry_after_s``, ``hostile_units``, ``drip_ms``); ``fault_seed``
-        restarts the fault sequence."""
+        ``down_units``, ``retry_after_s``, ``hostile_units``, ``drip_ms``, ``units_listing``);
+        ``fault_seed`` restarts the fault sequence."""
         return self._server.state.faults.update(seed=fault_seed, **changes)
 
     def clear_faults(self) -> FaultSettings:
