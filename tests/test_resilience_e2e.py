@@ -180,7 +180,7 @@ EXPECTED = {
     "future_version": ("ok", None),
 }
 KPI_MARTS = ("connectivity_monthly", "digital_skills_monthly", "public_services_monthly",
-             "reporting_completeness", "task_completion")
+             "reporting_completeness", "commune_scorecard")
 
 
 def unit_rows_digest(db: Path, units: set[str], tables) -> dict[str, str]:
@@ -229,7 +229,8 @@ def test_a_hostile_portal_cannot_stop_the_night(private_portal, clean_night, tmp
     for code, mode in hostile.items():
         outcome, fragment = EXPECTED[mode]
         pulled, error, note = status[code]
-        print(f"  {mode:20s} {code:10s} {pulled:6s} {(error or quarantined.get(code) or note or '')[:110]}")
+        shown = error or note or (quarantined.get(code, "") if fragment else "")
+        print(f"  {mode:20s} {code:10s} {pulled:6s} {shown[:110]}")
         assert pulled == outcome, (mode, status[code])
         if outcome == "failed":
             assert fragment in error, (mode, error)
@@ -334,3 +335,25 @@ def test_sigterm_to_make_night_ends_a_hung_night_and_everything_it_started(priva
     assert "STOPPED by SIGTERM" in output, output[-3000:]
     assert not (warehouse / "serving.duckdb").exists()
     duckdb.connect(str(warehouse / "warehouse.duckdb")).close()  # the warehouse is free
+
+
+@pytest.mark.parametrize("listing,message", [
+    ("empty", "listed no valid units in /api/v1/units"),
+    ("shrunk", "lacks 82 of the 164 units the last night saw (more than COMMUNE_UNITS_MAX_LOSS=0.1"),
+])
+def test_a_units_listing_empty_or_shrunk_fails_the_night_and_keeps_the_published_warehouse(
+        listing, message, private_portal, clean_night):
+    warehouse, _ = clean_night
+    portal = private_portal
+    served = warehouse / "serving.duckdb"
+    before = hashlib.sha256(served.read_bytes()).hexdigest()
+    portal.set_clock(clock_for(DEMO_AS_OF))
+    portal.set_faults(units_listing=listing)
+    try:
+        result = run_night_cli(DEMO_AS_OF, warehouse, connection_json(portal.url, portal.token))
+    finally:
+        portal.set_faults(units_listing="as_is")
+    assert result.returncode == 1
+    error_lines = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert len(error_lines) == 1 and message in error_lines[0], result.output[-3000:]
+    assert hashlib.sha256(served.read_bytes()).hexdigest() == before

@@ -97,7 +97,9 @@ def preflight(config: PortalConfig, settings: Settings, as_of_date: str, key: st
     codes = sorted(units)
     run_dir = landing_run_dir(settings, key)
     write_json_atomic(run_dir / "units.json", list(units.values()))
-    write_json_atomic(run_dir / "tasks.json", tasks)
+    # Only task entries the load and validation can read: an object with a text task_code.
+    write_json_atomic(run_dir / "tasks.json",
+                      [t for t in tasks if isinstance(t, dict) and isinstance(t.get("task_code"), str)])
     watermarks = read_watermarks(settings.working_db)
     batches = make_batches(codes, watermarks, settings.units_per_batch)
     batches[0]["units"].extend(invalid.values())
