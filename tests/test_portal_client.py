@@ -285,3 +285,37 @@ def test_a_token_with_whitespace_or_control_characters_is_refused_without_showin
     text = "".join(traceback.format_exception(raised.value))
     assert "SECRET" not in text
     assert "SECRET" not in repr(PortalConfig("http://portal", "SECRET-token"))
+
+
+def test_a_gzip_page_is_read_decoded_under_its_budget():
+    """Portals behind a proxy often gzip: the bounded read decodes as requests would."""
+    import gzip
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    items = [{"submission_id": f"S{i}", "note": "Hòa Bình " * 10} for i in range(500)]
+    body = gzip.compress(json.dumps({"items": items, "next_page_token": None}).encode())
+
+    class Gzipped(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Gzipped)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        config = PortalConfig(f"http://127.0.0.1:{server.server_address[1]}", "t")
+        with PortalClient(config) as client:
+            (page,) = list(client.iter_submission_pages("U", None))
+            assert page.items == items
+            with pytest.raises(PullBudgetExceeded, match="COMMUNE_UNIT_MAX_BYTES"):
+                list(client.iter_submission_pages("U", None, budget=PullBudget(max_bytes=len(body) * 2)))
+    finally:
+        server.shutdown()
+        server.server_close()

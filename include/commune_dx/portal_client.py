@@ -321,7 +321,7 @@ class PortalClient:
         while True:
             # read1: whatever has arrived (one read of the socket), so that a body that
             # trickles in is checked against the deadline between reads.
-            chunk = response.raw.read1(64 * 1024)
+            chunk = response.raw.read1(64 * 1024, decode_content=True)
             if not chunk:
                 break
             size += len(chunk)
