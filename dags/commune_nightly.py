@@ -9,9 +9,10 @@ copies and the HTML report under `WAREHOUSE_DIR`.
 
 preflight → pull_unit_batch (mapped over batches of units) → validate → load → dbt_build → publish
 
-A unit that stays unreachable after its retries is shown as not received and caught up from its
-watermark the next night; a down portal, a refused token or a malformed connection fail the run
-in `preflight`, leaving the published warehouse as it was.
+A unit that stays unreachable after its retries, or goes over its pull budget (pages, bytes,
+seconds), is shown as not received with the reason and caught up from its watermark the next
+night; a down portal, a refused token, a malformed connection or a `/units` that is empty or
+shrank sharply fail the run in `preflight`, leaving the published warehouse as it was.
 
 Param `as_of_date` (YYYY-MM-DD): the day the run reports on; default the local day before the
 run's logical date.
