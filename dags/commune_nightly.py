@@ -9,9 +9,10 @@ copies and the HTML report under `WAREHOUSE_DIR`.
 
 preflight → pull_unit_batch (mapped over batches of units) → validate → load → dbt_build → publish
 
-A unit that stays unreachable after its retries is shown as not received and caught up from its
-watermark the next night; a down portal, a refused token or a malformed connection fail the run
-in `preflight`, leaving the published warehouse as it was.
+A unit that stays unreachable after its retries, or goes over its pull budget (pages, bytes,
+seconds), is shown as not received with the reason and caught up from its watermark the next
+night; a down portal, a refused token, a malformed connection or a `/units` that is empty or
+shrank sharply fail the run in `preflight`, leaving the published warehouse as it was.
 
 Param `as_of_date` (YYYY-MM-DD): the day the run reports on; default `COMMUNE_DEFAULT_AS_OF_DATE`
 if set (the demo stack: the demo's day), else the local day before the run's logical date.
@@ -113,10 +114,18 @@ def commune_nightly():
         map_index_template="{{ batch_label }}",
     )
     def pull_unit_batch(batch: dict) -> list[dict]:
+        from airflow.sdk.exceptions import AirflowFailException
+
         from commune_dx.nightly import pull
+        from commune_dx.portal_client import PipelineError
 
         get_current_context()["batch_label"] = batch["label"]
-        return pull(_portal_config(), Settings.from_env(), _night()[1], batch)
+        try:
+            return pull(_portal_config(), Settings.from_env(), _night()[1], batch)
+        except PipelineError as exc:
+            # Every unit's own trouble is in its result; what reaches here (a refused token, a
+            # malformed connection) no retry of the batch can fix.
+            raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
     @task
     @no_retry_on_pipeline_errors()

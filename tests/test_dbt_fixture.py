@@ -70,7 +70,7 @@ create table raw.reference_communes (
 );
 create table raw.unit_pulls (
     run_id varchar, as_of_date date, unit_code varchar, outcome varchar, error varchar,
-    versions_received integer, finished_at timestamptz
+    versions_received integer, finished_at timestamptz, note varchar
 );
 create table raw.watermarks (unit_code varchar, updated_at timestamptz, submission_id varchar);
 """
@@ -286,7 +286,7 @@ def _load_reference_data(con: duckdb.DuckDBPyConnection) -> None:
 
 def _insert_pulls(con: duckdb.DuckDBPyConnection, pulls) -> None:
     for row in pulls:
-        con.execute("insert into raw.unit_pulls values (?, ?, ?, ?, ?, ?, ?::timestamptz)", list(row))
+        con.execute("insert into raw.unit_pulls values (?, ?, ?, ?, ?, ?, ?::timestamptz, null)", list(row))
 
 
 def _dbt_executable() -> str:

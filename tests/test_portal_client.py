@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import json
 import socket
+import time
+import traceback
 from pathlib import Path
 
 import pytest
 
 from commune_dx.demo_portal.server import start_demo_portal
 from commune_dx.portal_client import (
+    ConnectionConfigError,
     PortalAuthError,
     PortalBadRequest,
     PortalClient,
     PortalConfig,
+    PortalProtocolError,
     PortalResponseTooLarge,
     PortalUnreachable,
+    PullBudget,
+    PullBudgetExceeded,
     RetryPolicy,
 )
 from commune_dx.pulling import pull_unit
@@ -180,3 +186,136 @@ def test_a_page_that_is_not_json_is_a_protocol_error():
 
     with pytest.raises(PortalProtocolError, match="did not answer JSON"):
         _parse_object(b'{"items": [1, 2', "http://portal/api/v1/submissions")
+
+
+# -- a hostile portal (issue 16): each unit's pull ends, within its budget, with a reason ------
+
+CLOCK = "2025-09-22T01:00:00+07:00"
+
+
+def hostile(portal, mode: str, **faults) -> str:
+    """Make one unit of ``portal`` hostile in ``mode``; returns its code."""
+    unit = portal.dataset.units[0]["unit_code"]
+    portal.set_clock(CLOCK)
+    portal.set_faults(hostile_units={unit: mode}, **faults)
+    return unit
+
+
+def pull_all(client: PortalClient, unit: str, budget=None, limit: int = 500) -> list[bytes]:
+    return [r for page in client.iter_submission_pages(unit, None, limit=limit, budget=budget)
+            for r in page.records]
+
+
+@pytest.mark.parametrize(
+    "mode,error,message",
+    [
+        ("repeat_token", PortalProtocolError, "sent page token 'the-same-token' a second time"),
+        ("stuck_cursor", PullBudgetExceeded, "still had more after 5 pages"),
+        ("deep_json", PortalProtocolError, "nested too deeply to read"),
+        ("item_not_object", PortalProtocolError, "is a JSON int, not a submission object"),
+        ("bad_unicode", PortalProtocolError, "contains text that is not valid Unicode"),
+    ],
+)
+def test_a_listing_that_never_ends_or_cannot_be_read_fails_its_unit_at_once(faulty, mode, error, message):
+    unit = hostile(faulty, mode)
+    sleeps: list[float] = []
+    started = time.monotonic()
+    with client_for(faulty, sleep=sleeps.append) as client:
+        with pytest.raises(error, match=message):
+            pull_all(client, unit, PullBudget(max_pages=5))
+    assert sleeps == [] and time.monotonic() - started < 10  # nothing a retry could fix
+
+
+def test_a_dripping_response_ends_at_the_units_time_budget(faulty):
+    unit = hostile(faulty, "drip", drip_ms=100)
+    started = time.monotonic()
+    with client_for(faulty) as client:
+        with pytest.raises(PullBudgetExceeded, match=r"longer than 1.5 s \(COMMUNE_UNIT_MAX_SECONDS\)"):
+            pull_all(client, unit, PullBudget(max_seconds=1.5))
+    assert 1.5 <= time.monotonic() - started < 5
+
+
+def test_retries_and_their_waits_end_at_the_units_time_budget(faulty):
+    faulty.set_faults(down_units=["A25-SKHCN"])
+    retry = RetryPolicy(max_attempts=50, backoff_base=0.2, backoff_max=0.5)
+    started = time.monotonic()
+    with client_for(faulty, retry=retry) as client:
+        with pytest.raises(PullBudgetExceeded, match="COMMUNE_UNIT_MAX_SECONDS"):
+            pull_all(client, "A25-SKHCN", PullBudget(max_seconds=1.0))
+    assert time.monotonic() - started < 3
+
+
+def test_a_unit_over_its_byte_budget_fails_after_the_pages_that_fit(faulty):
+    with client_for(faulty) as client:
+        everything = pull_all(client, "A25-SKHCN", limit=1)
+        budget = PullBudget(max_bytes=len(b"".join(everything)) // 2)  # pages weigh more
+        received: list[bytes] = []
+        with pytest.raises(PullBudgetExceeded, match="COMMUNE_UNIT_MAX_BYTES"):
+            for page in client.iter_submission_pages("A25-SKHCN", None, limit=1, budget=budget):
+                received += page.records
+    assert len(everything) >= 3 and 1 <= len(received) < len(everything)
+
+
+def test_a_huge_error_body_is_read_under_a_cap_and_cut_in_the_message(faulty):
+    unit = hostile(faulty, "huge_error")
+    started = time.monotonic()
+    with client_for(faulty) as client:
+        with pytest.raises(PortalProtocolError, match="HTTP 403") as raised:
+            pull_all(client, unit)
+    assert len(str(raised.value)) < 500 and "the rest not read" in str(raised.value)
+    assert time.monotonic() - started < 5
+
+
+def test_a_retry_after_that_is_no_finite_number_falls_back_to_the_backoff(faulty):
+    unit = hostile(faulty, "bad_retry_after")
+    expected = [s for s in faulty.dataset.submissions
+                if s["unit_code"] == unit and s["updated_at"] <= "2025-09-22"]
+    sleeps: list[float] = []
+    with client_for(faulty, sleep=sleeps.append) as client:
+        for _ in range(3):  # inf, nan, 1e999, -1, an HTTP date: one each listing
+            assert len(pull_all(client, unit)) == len(expected) > 0
+    assert len(sleeps) == 3 and all(0 <= s <= FAST.backoff_max for s in sleeps)
+
+
+@pytest.mark.parametrize("token", ["abc def", "abc\n", "\tabc", "ab\x00c", "abc\u00a0", "tökén"])
+def test_a_token_with_whitespace_or_control_characters_is_refused_without_showing_it(token):
+    secret = f"SECRET{token}"
+    with pytest.raises(ConnectionConfigError, match="without spaces or line breaks") as raised:
+        PortalConfig.from_connection_fields("commune_portal", "http://portal", secret)
+    text = "".join(traceback.format_exception(raised.value))
+    assert "SECRET" not in text
+    assert "SECRET" not in repr(PortalConfig("http://portal", "SECRET-token"))
+
+
+def test_a_gzip_page_is_read_decoded_under_its_budget():
+    """Portals behind a proxy often gzip: the bounded read decodes as requests would."""
+    import gzip
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    items = [{"submission_id": f"S{i}", "note": "Hòa Bình " * 10} for i in range(500)]
+    body = gzip.compress(json.dumps({"items": items, "next_page_token": None}).encode())
+
+    class Gzipped(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Gzipped)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        config = PortalConfig(f"http://127.0.0.1:{server.server_address[1]}", "t")
+        with PortalClient(config) as client:
+            (page,) = list(client.iter_submission_pages("U", None))
+            assert page.items == items
+            with pytest.raises(PullBudgetExceeded, match="COMMUNE_UNIT_MAX_BYTES"):
+                list(client.iter_submission_pages("U", None, budget=PullBudget(max_bytes=len(body) * 2)))
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -15,9 +15,11 @@ import duckdb
 import pytest
 
 from commune_dx.demo_portal.server import start_demo_portal
-from commune_dx.settings import REPO_ROOT
+from commune_dx.settings import MART_TABLES, REPO_ROOT
 from tests.conftest import (
     DEMO_AS_OF,
+    NIGHTLY_MARTS,
+    RUN_COLUMNS,
     connection_json,
     marts_digest,
     night_command,
@@ -154,4 +156,204 @@ def test_fail_fast_with_one_line_and_keep_the_published_warehouse(connection, me
     error_lines = [line for line in result.output.splitlines() if line.startswith("error: ")]
     assert len(error_lines) == 1 and message in error_lines[0], result.output[-3000:]
     assert time.monotonic() - started < 60
+    assert hashlib.sha256(served.read_bytes()).hexdigest() == before
+
+
+# -- a hostile portal (issue 16): one night, a unit misbehaving in each way -------------------
+
+# Small budgets, so that the units that never end fail in seconds (settings, as a deployment sets them).
+HOSTILE_ENV = {"COMMUNE_UNIT_MAX_SECONDS": "8", "COMMUNE_UNIT_MAX_PAGES": "10", "COMMUNE_MAX_ATTEMPTS": "3"}
+# mode -> (pull outcome, a fragment of the pull error or of the quarantine reason)
+EXPECTED = {
+    "repeat_token": ("failed", "a second time"),
+    "stuck_cursor": ("failed", "COMMUNE_UNIT_MAX_PAGES"),
+    "drip": ("failed", "COMMUNE_UNIT_MAX_SECONDS"),
+    "huge_error": ("failed", "the rest not read"),
+    "deep_json": ("failed", "nested too deeply"),
+    "item_not_object": ("failed", "not a submission object"),
+    "bad_unicode": ("failed", "not valid Unicode"),
+    "payload_not_object": ("ok", "payload is a JSON array, not an object"),
+    "float_form_version": ("ok", "form_version 1.0 is not a version"),
+    "bad_submitted_at": ("ok", "submitted_at '"),
+    "bad_updated_at": ("ok", "updated_at '"),
+    "bad_retry_after": ("ok", None),
+    "future_version": ("ok", None),
+}
+KPI_MARTS = ("connectivity_monthly", "digital_skills_monthly", "public_services_monthly",
+             "reporting_completeness", "commune_scorecard")
+
+
+def unit_rows_digest(db: Path, units: set[str], tables) -> dict[str, str]:
+    """A digest of each unit-level mart's rows for ``units`` (nightly marts: the demo night)."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        out = {}
+        for table in tables:
+            exclude = RUN_COLUMNS.get(table)
+            columns = f"* EXCLUDE ({', '.join(exclude)})" if exclude else "*"
+            night = f" AND as_of_date = DATE '{DEMO_AS_OF}'" if table in NIGHTLY_MARTS else ""
+            rows = con.execute(f"SELECT {columns} FROM marts.{table} WHERE list_contains(?, unit_code)"
+                               f"{night}", [sorted(units)]).fetchall()
+            out[table] = hashlib.sha256(repr(sorted(map(repr, rows))).encode()).hexdigest()
+        return out
+    finally:
+        con.close()
+
+
+def test_a_hostile_portal_cannot_stop_the_night(private_portal, clean_night, tmp_path):
+    portal = private_portal
+    warehouse = tmp_path / "warehouse"
+    codes = sorted(u["unit_code"] for u in portal.dataset.units)
+    hostile = dict(zip(codes[::11], EXPECTED, strict=False))
+    assert len(hostile) == len(EXPECTED)
+    portal.set_clock(clock_for(DEMO_AS_OF))
+    portal.set_faults(hostile_units=hostile, drip_ms=50, units_listing="invalid_codes")
+    started = time.monotonic()
+    try:
+        night = run_night_cli(DEMO_AS_OF, warehouse, connection_json(portal.url, portal.token), HOSTILE_ENV)
+    finally:
+        portal.clear_faults()
+        portal.set_faults(units_listing="as_is")
+    wall = time.monotonic() - started
+    assert night.returncode == 0, night.output[-4000:]
+
+    served = warehouse / "serving.duckdb"
+    con = duckdb.connect(str(served), read_only=True)
+    status = {code: (outcome, error, note) for code, outcome, error, note in con.execute(
+        "SELECT unit_code, pull_outcome, pull_error, pull_note FROM marts.unit_pull_status "
+        "WHERE as_of_date = ?", [DEMO_AS_OF]).fetchall()}
+    quarantined = dict(con.execute(
+        "SELECT unit_code, string_agg(reasons, ' | ') FROM marts.quarantine GROUP BY unit_code").fetchall())
+    con.close()
+    print(f"\nhostile night: {wall:.1f}s wall, {len(status)} units")
+    for code, mode in hostile.items():
+        outcome, fragment = EXPECTED[mode]
+        pulled, error, note = status[code]
+        shown = error or note or (quarantined.get(code, "") if fragment else "")
+        print(f"  {mode:20s} {code:10s} {pulled:6s} {shown[:110]}")
+        assert pulled == outcome, (mode, status[code])
+        if outcome == "failed":
+            assert fragment in error, (mode, error)
+        elif fragment is not None:
+            assert fragment in quarantined.get(code, ""), (mode, quarantined.get(code))
+    for code in ("../etc", "null"):
+        assert status[code][0] == "failed" and "not a valid unit code" in status[code][1]
+    future = next(code for code, mode in hostile.items() if mode == "future_version")
+    assert "dated after the portal's clock" in status[future][2]
+    working = duckdb.connect(str(warehouse / "warehouse.duckdb"), read_only=True)
+    (watermark,) = working.execute("SELECT updated_at < TIMESTAMPTZ '2030-01-01' FROM raw.watermarks "
+                                   "WHERE unit_code = ?", [future]).fetchone()
+    working.close()
+    assert watermark
+
+    # Every unit that behaved has the marts of a clean night; a unit that sent an invalid newer
+    # version keeps its valid older one in the KPI marts.
+    reference, _ = clean_night
+    good = set(codes) - set(hostile)
+    unit_marts = [t for t in MART_TABLES if t not in ("quarantine",) and _has_unit_code(served, t)]
+    assert unit_rows_digest(served, good, unit_marts) == unit_rows_digest(
+        reference / "serving.duckdb", good, unit_marts)
+    displaced = {code for code, mode in hostile.items() if EXPECTED[mode][0] == "ok"}
+    assert unit_rows_digest(served, displaced, KPI_MARTS) == unit_rows_digest(
+        reference / "serving.duckdb", displaced, KPI_MARTS)
+
+
+def _has_unit_code(db: Path, table: str) -> bool:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        found = con.execute("SELECT count(*) FROM information_schema.columns WHERE table_schema = "
+                            "'marts' AND table_name = ? AND column_name = 'unit_code'", [table]).fetchone()
+        return bool(found[0])
+    finally:
+        con.close()
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (read from /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_sigterm_to_make_night_ends_a_hung_night_and_everything_it_started(private_portal, tmp_path):
+    """As `timeout` does: SIGTERM to `make night`'s process group while a pull hangs on units
+    that drip a byte at a time, within a budget far too large to save the night."""
+    portal = private_portal
+    warehouse = tmp_path / "warehouse"
+    codes = sorted(u["unit_code"] for u in portal.dataset.units)
+    portal.set_clock(clock_for(DEMO_AS_OF))
+    portal.set_faults(hostile_units={code: "drip" for code in codes[:8]}, drip_ms=500)
+    env = night_env(warehouse, connection_json(portal.url, portal.token),
+                    {"COMMUNE_UNIT_MAX_SECONDS": "900"})
+    make = subprocess.Popen(["make", "-s", "night", f"AS_OF={DEMO_AS_OF}"], env=env, cwd=REPO_ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    everything: set[int] = set()
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and make.poll() is None:
+            units_dir = next(warehouse.glob("landing/*/units"), None)
+            if units_dir is not None and list(units_dir.glob("*.jsonl.part")):
+                break
+            time.sleep(0.2)
+        time.sleep(2)  # the pull is hung on the dripping units now
+        assert make.poll() is None, "the night ended before it could be stopped"
+        everything = _descendants(make.pid)
+        assert len(everything) >= 2  # the CLI and `airflow dags test`, which runs the tasks
+        stopped = time.monotonic()
+        os.killpg(make.pid, signal.SIGTERM)
+        output, _ = make.communicate(timeout=60)
+        while any(map(_running, everything)) and time.monotonic() - stopped < 30:
+            time.sleep(0.1)
+        took = time.monotonic() - stopped
+    finally:
+        portal.clear_faults()
+        for pid in [make.pid, *everything]:
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
+    print(f"\nSIGTERM during a hung pull: every process ended in {took:.1f}s")
+    assert not [pid for pid in everything if _running(pid)]
+    assert took < 15
+    assert "STOPPED by SIGTERM" in output, output[-3000:]
+    assert not (warehouse / "serving.duckdb").exists()
+    duckdb.connect(str(warehouse / "warehouse.duckdb")).close()  # the warehouse is free
+
+
+@pytest.mark.parametrize("listing,message", [
+    ("empty", "listed no valid units in /api/v1/units"),
+    ("shrunk", "lacks 82 of the 164 units the last night saw (more than COMMUNE_UNITS_MAX_LOSS=0.1"),
+])
+def test_a_units_listing_empty_or_shrunk_fails_the_night_and_keeps_the_published_warehouse(
+        listing, message, private_portal, clean_night):
+    warehouse, _ = clean_night
+    portal = private_portal
+    served = warehouse / "serving.duckdb"
+    before = hashlib.sha256(served.read_bytes()).hexdigest()
+    portal.set_clock(clock_for(DEMO_AS_OF))
+    portal.set_faults(units_listing=listing)
+    try:
+        result = run_night_cli(DEMO_AS_OF, warehouse, connection_json(portal.url, portal.token))
+    finally:
+        portal.set_faults(units_listing="as_is")
+    assert result.returncode == 1
+    error_lines = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert len(error_lines) == 1 and message in error_lines[0], result.output[-3000:]
     assert hashlib.sha256(served.read_bytes()).hexdigest() == before

@@ -201,6 +201,30 @@ CASES = [
      "unit_code '99999' is not a unit listed"),
     ("note too long", envelope("task_report", "2025-08-31", task_changed(1, note="x" * 2001),
      unit_code="A25-SKHCN"), "is too long"),
+    # The envelope as openapi.yaml's Submission has it (issue 16).
+    ("payload not an object", envelope("connectivity_report", "2025-08", [1, 2, 3]),
+     "payload is a JSON array, not an object"),
+    ("task payload not an object", envelope("task_report", "2025-08-31", "tasks", unit_code="A25-SKHCN"),
+     "payload is a JSON string, not an object"),
+    ("form_version 1.0", envelope("connectivity_report", "2025-08", CONNECTIVITY, form_version=1.0),
+     "form_version 1.0 is not a version this pipeline knows"),
+    ("form_version true", envelope("connectivity_report", "2025-08", CONNECTIVITY, form_version=True),
+     "form_version True is not a version this pipeline knows"),
+    ("version not an integer", envelope("connectivity_report", "2025-08", CONNECTIVITY, version=1.5),
+     "version 1.5 is not an integer of at least 1"),
+    ("unit_code not a string", envelope("connectivity_report", "2025-08", CONNECTIVITY, unit_code=25001),
+     "unit_code is a JSON integer, not a string"),
+    ("submitted_at with a space", envelope("connectivity_report", "2025-08", CONNECTIVITY,
+     submitted_at="2025-09-03 09:00:00+07:00"),
+     "submitted_at '2025-09-03 09:00:00+07:00' is not an RFC 3339 date-time with an offset"),
+    ("submitted_at without seconds", envelope("connectivity_report", "2025-08", CONNECTIVITY,
+     submitted_at="2025-09-03T09:00+07:00"), "submitted_at '2025-09-03T09:00+07:00' is not an RFC 3339"),
+    ("updated_at without offset", envelope("connectivity_report", "2025-08", CONNECTIVITY,
+     updated_at="2025-09-03T09:00:00"), "updated_at '2025-09-03T09:00:00' is not an RFC 3339"),
+    ("updated_at month 13", envelope("connectivity_report", "2025-08", CONNECTIVITY,
+     updated_at="2025-13-03T09:00:00+07:00"), "updated_at '2025-13-03T09:00:00+07:00' is not an RFC 3339"),
+    ("times in lower case and Z", envelope("connectivity_report", "2025-08", CONNECTIVITY,
+     submitted_at="2025-09-03t02:00:00z", updated_at="2025-09-03T02:00:00.123456789Z"), None),
 ]
 
 
@@ -273,7 +297,8 @@ def test_fast_schema_check_never_passes_what_jsonschema_rejects():
     from commune_dx.validation import fast_form_check, form_validator
 
     payloads = [(s["form"], s["payload"]) for s in build_demo_dataset().submissions]
-    payloads += [(item["form"], item["payload"]) for _, item, _ in CASES if item["form"] in FORMS]
+    payloads += [(item["form"], item["payload"]) for _, item, _ in CASES
+                 if item["form"] in FORMS and isinstance(item["payload"], dict)]
     payloads += list(_tricky_payloads())
     rejected = 0
     for form, payload in payloads:
@@ -286,3 +311,35 @@ def test_fast_schema_check_never_passes_what_jsonschema_rejects():
             rejected += 1
         assert reference_ok or not fast_ok, (form, payload)
     assert rejected >= 5
+
+
+def test_a_version_that_is_no_object_or_too_deep_is_invalid_not_an_error():
+    deep: list = []
+    for _ in range(5_000):  # deeper than Python's recursion limit
+        deep = [deep]
+    versions = [
+        VersionToCheck(key="list", item=[1, 2]),
+        VersionToCheck(key="unreadable", item={}, unreadable="the record is nested too deeply to read"),
+        VersionToCheck(key="deep", item=envelope("connectivity_report", "2025-08",
+                                                 changed(CONNECTIVITY, villages_total=deep))),
+    ]
+    reasons = {o.key: o.reasons for o in validate_versions(versions, REF) if not o.is_valid}
+    assert reasons["list"] == ["the version is a JSON array, not an object"]
+    assert reasons["unreadable"] == ["the record is nested too deeply to read"]
+    assert reasons["deep"] == ["the version is nested too deeply to check (a hostile or broken record)"]
+
+
+def test_validation_and_load_share_one_rfc3339_check():
+    import duckdb
+
+    from commune_dx.loading import PARSED_LANDING
+    from commune_dx.timestamps import RFC3339_PATTERN, parse_rfc3339
+
+    assert RFC3339_PATTERN in PARSED_LANDING
+    con = duckdb.connect()
+    for text in ["2025-09-03T09:00:00+07:00", "2025-09-03t02:00:00z", "2025-09-03 09:00:00+07:00",
+                 "2025-09-03T09:00:00", "2025-02-30T09:00:00Z", "2025-09-03T09:00:00.5-03:30"]:
+        stored = con.execute(
+            f"SELECT CASE WHEN regexp_matches(?, '{RFC3339_PATTERN}') "
+            "THEN TRY_CAST(upper(?) AS TIMESTAMPTZ) END", [text, text]).fetchone()[0]
+        assert (stored is None) == (parse_rfc3339(text) is None), text

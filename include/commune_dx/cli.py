@@ -10,6 +10,7 @@ import configparser
 import json
 import os
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -24,6 +25,9 @@ from commune_dx.settings import PORTAL_CONN_ID, PORTAL_POOL, REPO_ROOT, Settings
 DEMO_NIGHTS = ("2025-09-19", "2025-09-20", "2025-09-21")
 DEMO_TOKEN = "demo-token"
 POOL_SLOTS = 4
+# After SIGTERM, the night's processes get this long to end before they are killed.
+STOP_GRACE_SECONDS = 5.0
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 ERROR_LINE = re.compile(
     r"(ConnectionConfigError|PortalUnreachable|PortalAuthError|PortalBadRequest|"
     r"PortalResponseTooLarge|PortalProtocolError|PipelineError): (.+)"
@@ -68,6 +72,47 @@ def _airflow(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
     airflow = Path(sys.executable).with_name("airflow")
     return subprocess.run([str(airflow), *args], env=env or airflow_env(), capture_output=True,
                           text=True, check=False)
+
+
+class NightStopped(Exception):
+    """``make night`` was told to stop (SIGTERM from timeout, systemd or a CI runner; Ctrl-C)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Turn SIGTERM, SIGINT and SIGHUP into :class:`NightStopped` while the block runs."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise NightStopped(signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def end_process_group(proc: subprocess.Popen, grace: float = STOP_GRACE_SECONDS) -> None:
+    """End ``proc`` and every process in its group: SIGTERM, then, after at most ``grace``
+    seconds, SIGKILL to whatever is left of the group."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
 
 
 def say(message: str) -> None:
@@ -141,20 +186,32 @@ def run_night(as_of: str, env: dict[str, str], settings: Settings) -> bool:
     say(f"night {as_of}: running DAG commune_nightly (log: {log_path})")
     started = time.monotonic()
     error = None
+    # Airflow runs in a process group of its own, so that a stop ends all of it (its task
+    # processes included) and nothing of the night outlives this command.
     with log_path.open("w", encoding="utf-8") as log, subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        cwd=REPO_ROOT,
+        cwd=REPO_ROOT, start_new_session=True,
     ) as proc:
         assert proc.stdout is not None
-        for line in proc.stdout:
-            log.write(line)
-            match = ERROR_LINE.search(line)
-            if match:
-                error = match.group(2).strip()  # the last one is the most specific
-            progress = PROGRESS_LINE.search(line)
-            if progress and progress.group(1):
-                say(f"  [{time.monotonic() - started:5.1f}s] {progress.group(1).strip()[:160]}")
-        code = proc.wait()
+        try:
+            with stop_on_signals():
+                for line in proc.stdout:
+                    log.write(line)
+                    match = ERROR_LINE.search(line)
+                    if match:
+                        error = match.group(2).strip()  # the last one is the most specific
+                    progress = PROGRESS_LINE.search(line)
+                    if progress and progress.group(1):
+                        say(f"  [{time.monotonic() - started:5.1f}s] {progress.group(1).strip()[:160]}")
+                code = proc.wait()
+        except NightStopped as stopped:
+            end_process_group(proc)
+            say(f"night {as_of}: STOPPED by {stopped} after {time.monotonic() - started:.0f}s; "
+                f"its processes ended, the published warehouse is as it was (log: {log_path})")
+            raise
+        finally:
+            if proc.poll() is None:
+                end_process_group(proc)
     with log_path.open(encoding="utf-8") as fh:
         text = fh.read()
     failed = code != 0 or "failed" in re.findall(r"DagRun Finished: .*?state=(\w+)", text)[-1:]
@@ -237,6 +294,14 @@ def demo() -> int:
     return 0
 
 
+def _stoppable(command, *args: str) -> int:
+    """Run a command that runs nights; a stop signal exits 128 + its number, as a shell does."""
+    try:
+        return command(*args)
+    except NightStopped as stopped:
+        return 128 + stopped.signum
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="commune_dx", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -258,9 +323,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: AS_OF={args.as_of!r} is not a date YYYY-MM-DD", file=sys.stderr)
             return 2
     if args.command == "night":
-        return night(args.as_of)
+        return _stoppable(night, args.as_of)
     if args.command == "demo":
-        return demo()
+        return _stoppable(demo)
     return 0 if print_summary(Settings.from_env(), args.as_of) else 2
 
 

@@ -26,6 +26,7 @@ import msgspec
 
 from commune_dx.pulling import landing_units_dir
 from commune_dx.settings import REFERENCE_DIR
+from commune_dx.timestamps import RFC3339_PATTERN
 from commune_dx.validation import nfc
 
 log = logging.getLogger("commune_dx.nightly")
@@ -105,6 +106,7 @@ CREATE TABLE IF NOT EXISTS raw.unit_pulls (
     finished_at TIMESTAMPTZ,
     PRIMARY KEY (run_id, unit_code)
 );
+ALTER TABLE raw.unit_pulls ADD COLUMN IF NOT EXISTS note VARCHAR;
 CREATE TABLE IF NOT EXISTS raw.watermarks (
     unit_code VARCHAR PRIMARY KEY,
     updated_at TIMESTAMPTZ NOT NULL,
@@ -232,6 +234,12 @@ def read_watermarks(path: Path) -> dict[str, tuple[str, str]]:
     return {code: (ts, sid) for code, ts, sid in rows or []}
 
 
+def read_unit_codes(path: Path) -> set[str]:
+    """The unit codes of the last loaded ``/units`` snapshot; empty before the first load."""
+    rows = _query_raw(path, "units", "SELECT unit_code FROM raw.units")
+    return {code for (code,) in rows or []}
+
+
 def stored_content_hashes(path: Path, hashes: Iterable[str]) -> set[str]:
     """Those of ``hashes`` already stored in ``raw.submission_versions``; empty before the
     first load.
@@ -273,8 +281,8 @@ def _load_reference_communes(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-# An RFC 3339 time must carry its offset; anything else is stored as NULL (and is invalid).
-RFC3339_WITH_OFFSET = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+# A time that breaks the one RFC 3339 check (timestamps.py) is stored as NULL; validation
+# quarantines its version for the same reason.
 
 # The night's landing lines: each kept verbatim as `record` with its sha256 (`content_hash`, from
 # the validate step's line map), the envelope parsed once per record (list extraction) and
@@ -322,9 +330,9 @@ SELECT
          THEN TRY_CAST(CAST(j[2] AS VARCHAR) AS INTEGER) END AS form_version,
     nfc_normalize(s[4]) AS period,
     nfc_normalize(s[5]) AS status,
-    CASE WHEN regexp_matches(s[6], '{RFC3339_WITH_OFFSET}') THEN TRY_CAST(s[6] AS TIMESTAMPTZ) END
+    CASE WHEN regexp_matches(s[6], '{RFC3339_PATTERN}') THEN TRY_CAST(upper(s[6]) AS TIMESTAMPTZ) END
         AS submitted_at,
-    CASE WHEN regexp_matches(s[7], '{RFC3339_WITH_OFFSET}') THEN TRY_CAST(s[7] AS TIMESTAMPTZ) END
+    CASE WHEN regexp_matches(s[7], '{RFC3339_PATTERN}') THEN TRY_CAST(upper(s[7]) AS TIMESTAMPTZ) END
         AS updated_at,
     record,
     content_hash
@@ -370,15 +378,12 @@ WHERE s.pulled_at = ?
     WHERE v.content_hash = s.content_hash AND v.submission_id = s.submission_id
       AND v.version = s.version)
 """
+# Each unit's watermark comes from its own listing (the pull's result, which never passes the
+# portal's clock at the start of the pull), and only moves forward.
 ADVANCE_WATERMARKS = """
 INSERT INTO raw.watermarks
-SELECT unit_code, updated_at, submission_id FROM (
-    SELECT unit_code, updated_at, submission_id,
-           row_number() OVER (PARTITION BY unit_code
-                              ORDER BY updated_at DESC, submission_id DESC) AS rn
-    FROM raw.submission_versions
-    WHERE run_id = ? AND updated_at IS NOT NULL AND unit_code IS NOT NULL
-) WHERE rn = 1
+SELECT unit_code, CAST(watermark_at AS TIMESTAMPTZ), watermark_id FROM pulls
+WHERE watermark_at IS NOT NULL
 ON CONFLICT (unit_code) DO UPDATE SET
     updated_at = excluded.updated_at, submission_id = excluded.submission_id
 WHERE excluded.updated_at > raw.watermarks.updated_at
@@ -436,18 +441,20 @@ def load_run(
         import pandas as pd  # here, not at module top: the other tasks import this module
 
         pulls = pd.DataFrame.from_records(
-            [(run_id, as_of_date, r["unit_code"], r["outcome"], r["error"], r["versions_received"])
-             for r in pull_results],
-            columns=["run_id", "as_of_date", "unit_code", "outcome", "error", "versions_received"],
+            [(run_id, as_of_date, r["unit_code"], r["outcome"], r["error"], r["versions_received"],
+              r.get("note"), *(r.get("watermark") or (None, None))) for r in pull_results],
+            columns=["run_id", "as_of_date", "unit_code", "outcome", "error", "versions_received",
+                     "note", "watermark_at", "watermark_id"],
         )
         con.register("pulls", pulls)
         con.execute(
-            "INSERT INTO raw.unit_pulls SELECT run_id, CAST(as_of_date AS DATE), unit_code, outcome, "
-            "error, versions_received, ? FROM pulls",
+            "INSERT INTO raw.unit_pulls (run_id, as_of_date, unit_code, outcome, error, "
+            "versions_received, finished_at, note) SELECT run_id, CAST(as_of_date AS DATE), "
+            "unit_code, outcome, error, versions_received, ?, note FROM pulls",
             [now],
         )
+        con.execute(ADVANCE_WATERMARKS)
         con.unregister("pulls")
-        con.execute(ADVANCE_WATERMARKS, [run_id])
         log.info("load: %d versions staged in one transaction; committing", versions)
         if commit_delay_seconds:
             time.sleep(commit_delay_seconds)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import time
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -17,6 +18,7 @@ from commune_dx.building import build_marts
 from commune_dx.loading import (
     iter_landed_versions,
     load_run,
+    read_unit_codes,
     read_watermarks,
     stored_content_hashes,
     write_line_map,
@@ -35,6 +37,7 @@ from commune_dx.pulling import (
     landing_units_dir,
     make_batches,
     pull_batch,
+    reported_code,
     write_json_atomic,
 )
 from commune_dx.settings import LOCAL_TZ, Settings
@@ -59,7 +62,12 @@ def resolve_as_of_date(param: str | None, logical_date: datetime | None) -> str:
 
 
 def preflight(config: PortalConfig, settings: Settings, as_of_date: str, key: str) -> list[dict[str, Any]]:
-    """Check the portal and the token, snapshot units and tasks, and plan the pull batches."""
+    """Check the portal and the token, snapshot units and tasks, and plan the pull batches.
+
+    Units whose code is not valid are planned too, to be recorded as failed with the reason.
+    Raises when ``/units`` is empty or lost more than ``settings.units_max_loss`` of the units
+    the last loaded night saw (nothing is pulled then; the published warehouse stays)."""
+    remove_expired_files(settings, key)
     with PortalClient(config, retry=PREFLIGHT_RETRY) as client:
         try:
             client.health()
@@ -68,20 +76,77 @@ def preflight(config: PortalConfig, settings: Settings, as_of_date: str, key: st
                 f"the portal at {config.base_url} is unreachable ({exc}); check that it is up "
                 "and that connection 'commune_portal' points at it"
             ) from exc
-        units = client.list_units()
+        listed = client.list_units()
         tasks = client.list_tasks()
-    bad = [u.get("unit_code") for u in units if not UNIT_CODE_PATTERN.fullmatch(str(u.get("unit_code")))]
-    if bad:
-        log.warning("skipping %d unit(s) with invalid codes: %s", len(bad), bad[:10])
-    codes = sorted(str(u["unit_code"]) for u in units if str(u.get("unit_code")) not in bad)
+    units: dict[str, dict[str, Any]] = {}
+    invalid: dict[str, dict[str, Any]] = {}
+    for unit in listed:
+        code = unit.get("unit_code") if isinstance(unit, dict) else unit
+        if isinstance(code, str) and UNIT_CODE_PATTERN.fullmatch(code):
+            units.setdefault(code, unit)
+        else:
+            invalid.setdefault(reported_code(code), {"unit_code": code, "watermark": None})
+    if invalid:
+        log.warning("%d unit(s) with invalid codes will be recorded as failed: %s", len(invalid),
+                    list(invalid)[:10])
+    check_units_listing(set(units), read_unit_codes(settings.working_db), settings.units_max_loss,
+                        config.base_url)
+    codes = sorted(units)
     run_dir = landing_run_dir(settings, key)
-    write_json_atomic(run_dir / "units.json", units)
-    write_json_atomic(run_dir / "tasks.json", tasks)
+    write_json_atomic(run_dir / "units.json", list(units.values()))
+    # Only task entries the load and validation can read: an object with a text task_code.
+    write_json_atomic(run_dir / "tasks.json",
+                      [t for t in tasks if isinstance(t, dict) and isinstance(t.get("task_code"), str)])
     watermarks = read_watermarks(settings.working_db)
     batches = make_batches(codes, watermarks, settings.units_per_batch)
+    batches[0]["units"].extend(invalid.values())
     log.info("portal %s: %d units, %d tasks, %d batches", config.base_url, len(codes),
              len(tasks), len(batches))
     return batches
+
+
+def check_units_listing(codes: set[str], last: set[str], max_loss: float, base_url: str) -> None:
+    """Raise unless ``/units`` lists units and has lost at most ``max_loss`` of ``last`` (the
+    units of the last loaded night): a listing cut short must not shrink every denominator."""
+    if not codes:
+        raise PipelineError(
+            f"the portal at {base_url} listed no valid units in /api/v1/units; the night stops "
+            "and the published warehouse stays as it was: check the portal's unit listing"
+        )
+    lost = sorted(last - codes)
+    if last and len(lost) > max_loss * len(last):
+        raise PipelineError(
+            f"/api/v1/units at {base_url} lacks {len(lost)} of the {len(last)} units the last "
+            f"night saw (more than COMMUNE_UNITS_MAX_LOSS={max_loss:g} of them; e.g. "
+            f"{', '.join(lost[:5])}); the night stops and the published warehouse stays as it "
+            "was: check the portal, or raise COMMUNE_UNITS_MAX_LOSS if the units are really gone"
+        )
+
+
+def remove_expired_files(settings: Settings, current_key: str) -> int:
+    """Remove landing runs, night logs and Data Docs validation pages last changed more than
+    ``settings.retention_days`` ago (never the current run's landing folder, never the raw
+    layer); returns how many were removed."""
+    cutoff = time.time() - settings.retention_days * 86_400
+    removed = 0
+    if settings.landing_dir.is_dir():
+        for run_dir in settings.landing_dir.iterdir():
+            if run_dir.is_dir() and run_dir.name != current_key and run_dir.stat().st_mtime < cutoff:
+                shutil.rmtree(run_dir, ignore_errors=True)
+                removed += 1
+    for folder in (settings.warehouse_dir / "logs", settings.gx_docs_dir / "validations"):
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.rglob("*"), reverse=True):  # files before their folders
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
+                removed += 1
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+    if removed:
+        log.info("removed %d landing run(s), log(s) and Data Docs page(s) older than %g days "
+                 "(COMMUNE_RETENTION_DAYS)", removed, settings.retention_days)
+    return removed
 
 
 def pull(config: PortalConfig, settings: Settings, key: str, batch: dict[str, Any]) -> list[dict[str, Any]]:
@@ -115,7 +180,7 @@ def validate(settings: Settings, key: str) -> dict[str, int]:
     # Versions stored on an earlier night (re-sent unchanged) kept the verdict they got then: the
     # load stores nothing for them, so they are not checked again.
     stored = stored_content_hashes(settings.working_db, unique)
-    versions = [VersionToCheck(key=key, item=v.item) for key, v in unique.items() if key not in stored]
+    versions = [_version_to_check(key, v) for key, v in unique.items() if key not in stored]
     started = time.monotonic()
     outcomes = validate_versions(versions, reference, settings.gx_docs_dir, run_name=key)
     tmp = run_dir / "validation.jsonl.tmp"
@@ -130,6 +195,14 @@ def validate(settings: Settings, key: str) -> dict[str, int]:
              "checked again; Data Docs: %s", len(outcomes), time.monotonic() - started, invalid,
              len(stored), settings.gx_docs_dir / "index.html")
     return {"versions": len(outcomes), "invalid": invalid, "already_stored": len(stored)}
+
+
+def _version_to_check(key: str, landed: Any) -> VersionToCheck:
+    """The landed version to validate; one too deeply nested to parse is checked as unreadable."""
+    try:
+        return VersionToCheck(key=key, item=landed.item)
+    except RecursionError:
+        return VersionToCheck(key=key, item={}, unreadable="the record is nested too deeply to read")
 
 
 def load(settings: Settings, key: str, run_id: str, as_of_date: str,

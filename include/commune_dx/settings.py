@@ -6,9 +6,14 @@ token come only from the Airflow connection ``commune_portal``.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from commune_dx.portal_client import PullBudget
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -69,6 +74,19 @@ def read_env_file(path: Path = AIRFLOW_ENV_FILE) -> dict[str, str]:
     return values
 
 
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError as exc:
+        raise ValueError(f"environment variable {name}={value!r} must be a number") from exc
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"environment variable {name}={value!r} must be a finite number >= 0")
+    return number
+
+
 def _env_int(name: str, default: int) -> int:
     value = os.environ.get(name)
     if value is None or value == "":
@@ -91,6 +109,14 @@ class Settings:
     max_page_bytes: int
     max_submission_bytes: int
     max_attempts: int
+    # Each unit's pull budget: pages, bytes and wall-clock seconds (retries and waits included).
+    unit_max_pages: int
+    unit_max_bytes: int
+    unit_max_seconds: float
+    # The share of the last night's units /units may lose before the night refuses to run.
+    units_max_loss: float
+    # Landing runs, night logs and Data Docs pages older than this many days are removed.
+    retention_days: float
     # Fault injection for crash tests: hold the load's transaction open this long before COMMIT.
     load_commit_delay_seconds: float
     # When the scheduler starts a night: cron in LOCAL_TZ.
@@ -122,6 +148,11 @@ class Settings:
             max_page_bytes=_env_int("COMMUNE_MAX_PAGE_BYTES", 32 * 1024 * 1024),
             max_submission_bytes=_env_int("COMMUNE_MAX_SUBMISSION_BYTES", 256 * 1024),
             max_attempts=_env_int("COMMUNE_MAX_ATTEMPTS", 6),
+            unit_max_pages=_env_int("COMMUNE_UNIT_MAX_PAGES", 2_000),
+            unit_max_bytes=_env_int("COMMUNE_UNIT_MAX_BYTES", 512 * 1024 * 1024),
+            unit_max_seconds=_env_float("COMMUNE_UNIT_MAX_SECONDS", 900.0),
+            units_max_loss=_env_float("COMMUNE_UNITS_MAX_LOSS", 0.1),
+            retention_days=_env_float("COMMUNE_RETENTION_DAYS", 30.0),
             load_commit_delay_seconds=float(os.environ.get("COMMUNE_FAULT_LOAD_COMMIT_DELAY") or 0),
             schedule=os.environ.get("COMMUNE_SCHEDULE") or "0 1 * * *",
             task_timeout_minutes=_env_int("COMMUNE_TASK_TIMEOUT_MINUTES", 120),
@@ -134,6 +165,13 @@ class Settings:
             notify_from=os.environ.get("COMMUNE_NOTIFY_FROM") or "commune-dx@localhost",
             notify_failed_units=_env_int("COMMUNE_NOTIFY_FAILED_UNITS", 0),
         )
+
+    @property
+    def pull_budget(self) -> PullBudget:
+        """What one unit's pull may use."""
+        from commune_dx.portal_client import PullBudget
+
+        return PullBudget(self.unit_max_pages, self.unit_max_bytes, self.unit_max_seconds)
 
     @property
     def working_db(self) -> Path:

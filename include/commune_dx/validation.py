@@ -23,7 +23,7 @@ import re
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from commune_dx.settings import (
     LOCAL_TZ,
     QUARTERLY_FORMS,
 )
+from commune_dx.timestamps import parse_rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +74,12 @@ def nfc(value: Any) -> Any:
 
 @dataclass
 class VersionToCheck:
-    """One pulled submission version (already NFC-normalised) and its identity."""
+    """One pulled submission version (already NFC-normalised) and its identity;
+    ``unreadable`` says why a record could not be parsed (it is then invalid for that reason)."""
 
     key: str
     item: dict[str, Any]
+    unreadable: str | None = None
 
 
 @dataclass
@@ -124,16 +127,6 @@ def _path(error_path: Any) -> str:
     return out
 
 
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else None
-
-
 def _parse_date(value: Any) -> date | None:
     if not isinstance(value, str) or not DATE_PATTERN.fullmatch(value):
         return None
@@ -159,10 +152,19 @@ def check_envelope(item: dict[str, Any], ref: Reference) -> tuple[list[str], dat
     form = item.get("form")
     if form not in FORMS:
         reasons.append(f"form {form!r} is not a known form ({', '.join(FORMS)})")
+    for name in ("submission_id", "unit_code"):
+        if item.get(name) is not None and not isinstance(item.get(name), str):
+            reasons.append(f"{name} is a JSON {_json_type(item.get(name))}, not a string")
+    version = item.get("version")
+    if version is not None and not (_is_integer(version) and version >= 1):
+        reasons.append(f"version {_shown(version)} is not an integer of at least 1")
+    payload = item.get("payload")
+    if payload is not None and not isinstance(payload, dict):
+        reasons.append(f"payload is a JSON {_json_type(payload)}, not an object")
     form_version = item.get("form_version")
-    if form_version not in KNOWN_FORM_VERSIONS:
+    if not _is_integer(form_version) or form_version not in KNOWN_FORM_VERSIONS:
         reasons.append(
-            f"form_version {form_version!r} is not a version this pipeline knows "
+            f"form_version {_shown(form_version)} is not a version this pipeline knows "
             f"(known: {', '.join(map(str, sorted(KNOWN_FORM_VERSIONS)))})"
         )
     period = item.get("period")
@@ -185,9 +187,12 @@ def check_envelope(item: dict[str, Any], ref: Reference) -> tuple[list[str], dat
             last = date(year, month, calendar.monthrange(year, month)[1])
         else:
             reasons.append(f"period {period!r} is not a month YYYY-MM")
-    submitted = _parse_time(item.get("submitted_at"))
-    if submitted is None and "submitted_at" not in missing:
-        reasons.append(f"submitted_at {item.get('submitted_at')!r} is not an RFC 3339 time")
+    submitted = parse_rfc3339(item.get("submitted_at"))
+    for name in ("submitted_at", "updated_at"):
+        if name not in missing and parse_rfc3339(item.get(name)) is None:
+            reasons.append(
+                f"{name} {_shown(item.get(name))} is not an RFC 3339 date-time with an offset"
+            )
     if submitted is not None and first is not None:
         submitted_local = submitted.astimezone(LOCAL).date()
         if first > submitted_local:
@@ -205,6 +210,22 @@ def check_envelope(item: dict[str, Any], ref: Reference) -> tuple[list[str], dat
             f"(active {unit.get('active_from')} to {unit.get('active_to') or 'now'})"
         )
     return reasons, last
+
+
+def _is_integer(value: Any) -> bool:
+    """A JSON integer (not a bool, not a float such as 1.0)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", float: "number",
+            int: "integer"}.get(type(value), type(value).__name__)
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """``value``'s repr for a reason, cut to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}…"
 
 
 def check_payload_structure(form: str, payload: Any) -> tuple[list[str], list[str]]:
@@ -225,7 +246,8 @@ def check_payload_structure(form: str, payload: Any) -> tuple[list[str], list[st
 def check_task_entries(item: dict[str, Any], ref: Reference, period_day: date | None) -> list[str]:
     """The task_report rules of MARTS.md that concern task codes and ``completed_on``."""
     reasons: list[str] = []
-    tasks = item.get("payload", {}).get("tasks")
+    payload = item.get("payload")
+    tasks = payload.get("tasks") if isinstance(payload, dict) else None
     if not isinstance(tasks, list):
         return reasons
     seen: set[str] = set()
@@ -376,20 +398,29 @@ def validate_versions(
     frames: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for version in versions:
         item = version.item
+        if version.unreadable:
+            reasons[version.key] = [version.unreadable]
+            continue
+        if not isinstance(item, dict):
+            reasons[version.key] = [f"the version is a JSON {_json_type(item)}, not an object"]
+            continue
         if item.get("status") == "withdrawn":
             continue
-        found, period_day = check_envelope(item, ref)
-        form = item.get("form")
-        payload = item.get("payload")
-        if form in FORMS:
-            structural, gx_owned = check_payload_structure(form, payload)
-            found.extend(structural)
-            if structural:
-                found.extend(gx_owned)  # GX only sees sound payloads
-            else:
-                frames[form].extend(_frame_rows(form, version.key, payload))
-            if form == "task_report":
-                found.extend(check_task_entries(item, ref, period_day))
+        try:
+            found, period_day = check_envelope(item, ref)
+            form = item.get("form")
+            payload = item.get("payload")
+            if form in FORMS and isinstance(payload, dict):
+                structural, gx_owned = check_payload_structure(form, payload)
+                found.extend(structural)
+                if structural:
+                    found.extend(gx_owned)  # GX only sees sound payloads
+                else:
+                    frames[form].extend(_frame_rows(form, version.key, payload))
+                if form == "task_report":
+                    found.extend(check_task_entries(item, ref, period_day))
+        except RecursionError:
+            found = ["the version is nested too deeply to check (a hostile or broken record)"]
         reasons[version.key] = found
     if any(frames.values()):  # a night with nothing for GX does not pay its import (~5 s)
         for key, gx_reasons in run_gx_suites(frames, docs_dir, run_name).items():

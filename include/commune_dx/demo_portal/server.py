@@ -2,9 +2,10 @@
 
 It serves the deterministic demo data of ``demo_data.py`` with the API's semantics (bearer
 token, listing order, exclusive ``updated_since``, stable keyset page tokens) plus two demo
-facilities: a clock (only versions with ``updated_at <= now`` are served) and fault injection
-on ``/api/v1/submissions`` (503, 429 with ``Retry-After``, dropped connections, latency,
-units that are always down). ``POST /_demo/control`` changes both at run time.
+facilities: a clock (only versions with ``updated_at <= now`` are served, and the Date header
+shows it) and fault injection on ``/api/v1/submissions`` (503, 429 with ``Retry-After``,
+dropped connections, latency, units that are always down, hostile units: see
+``faults.HOSTILE_MODES``). ``POST /_demo/control`` changes both at run time.
 
 From Python::
 
@@ -27,13 +28,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from commune_dx.demo_portal.demo_data import DemoDataset, build_demo_dataset
-from commune_dx.demo_portal.faults import Fault, FaultInjector, FaultSettings
+from commune_dx.demo_portal.faults import HOSTILE_MODES, Fault, FaultInjector, FaultSettings
 from commune_dx.demo_portal.listing import (
     BadListingRequest,
     SubmissionIndex,
@@ -54,7 +56,16 @@ ROUTES: dict[str, tuple[str, ...]] = {
     f"{API}/submissions": ("GET",),
     CONTROL_PATH: ("GET", "POST"),
 }
-FAULT_FIELDS = ("fail_503", "fail_429", "fail_drop", "latency_ms", "down_units", "retry_after_s")
+FAULT_FIELDS = ("fail_503", "fail_429", "fail_drop", "latency_ms", "down_units", "retry_after_s",
+                "hostile_units", "drip_ms", "units_listing")
+# Entries of /units whose unit code is not valid (units_listing "invalid_codes").
+INVALID_UNIT_ENTRIES = [
+    {"unit_code": "../etc", "unit_name": "Path", "unit_type": "xa", "province_code": "25"},
+    {"unit_code": None, "unit_name": "Không mã", "unit_type": "xa", "province_code": "25"},
+    "not a unit",
+]
+# Retry-After values a hostile unit sends in turn: none is a finite number of seconds but -1.
+HOSTILE_RETRY_AFTER = ("inf", "nan", "1e999", "-1", "Thu, 01 Jan 2099 00:00:00 GMT")
 
 
 def _json_bytes(value: Any) -> bytes:
@@ -69,6 +80,7 @@ class Reply:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False
+    drip_seconds: float = 0.0  # send the body a byte at a time, this far apart
 
 
 def error_reply(status: int, error: str, detail: str, **headers: str) -> Reply:
@@ -135,6 +147,9 @@ def list_submissions(state: PortalState, params: dict[str, list[str]]) -> Reply:
     latency_ms = state.faults.settings.latency_ms
     if latency_ms:
         time.sleep(latency_ms / 1000)
+    mode = state.faults.settings.hostile_units.get((params.get("unit") or [""])[0])
+    if mode:
+        return hostile_listing(state, params, mode)
     try:
         query = parse_listing_query(params, state.unit_codes, state.clock)
     except BadListingRequest as error:
@@ -157,6 +172,76 @@ def list_submissions(state: PortalState, params: dict[str, list[str]]) -> Reply:
         token = encode_page_token(query, page.continue_after)
     body = b'{"items":[' + b",".join(page.items) + b'],"next_page_token":' + _json_bytes(token) + b"}"
     return Reply(200, body)
+
+
+def units_listing(state: PortalState) -> bytes:
+    """``GET /api/v1/units`` as the ``units_listing`` fault setting has it."""
+    mode = state.faults.settings.units_listing
+    if mode == "empty":
+        return b'{"items":[]}'
+    if mode == "shrunk":
+        return _json_bytes({"items": state.dataset.units[: len(state.dataset.units) // 2]})
+    if mode == "invalid_codes":
+        return _json_bytes({"items": [*state.dataset.units, *INVALID_UNIT_ENTRIES]})
+    return state.units_body
+
+
+def _listing_body(items: list[bytes], token: str | None) -> bytes:
+    return b'{"items":[' + b",".join(items) + b'],"next_page_token":' + _json_bytes(token) + b"}"
+
+
+def _extra_version(last: bytes, mode: str) -> bytes:
+    """A new version of the page's last submission, broken the way ``mode`` says."""
+    item = json.loads(last)
+    item["version"] += 1
+    if mode == "bad_unicode":
+        item["submission_id"] += "\ud800"
+    elif mode == "payload_not_object":
+        item["payload"] = [1, 2, 3]
+    elif mode == "float_form_version":
+        item["form_version"] = 1.0
+    elif mode == "bad_submitted_at":
+        item["submitted_at"] = item["submitted_at"].replace("T", " ")
+    elif mode == "bad_updated_at":
+        item["updated_at"] = item["updated_at"][:19]
+    elif mode == "future_version":
+        item["updated_at"] = "2099-01-01T00:00:00+07:00"
+    # ASCII with escapes: the lone surrogate travels as the valid JSON text "\\ud800".
+    return json.dumps(item, separators=(",", ":")).encode("ascii")
+
+
+def hostile_listing(state: PortalState, params: dict[str, list[str]], mode: str) -> Reply:
+    """A hostile unit's listing (``faults.HOSTILE_MODES``). Page tokens are ignored: each
+    request answers the unit's first page, broken as ``mode`` says."""
+    unit = params["unit"][0]
+    seen = state.faults.count(unit)
+    if mode == "huge_error":
+        return error_reply(403, "forbidden", "x" * (8 * 1024 * 1024))
+    if mode == "deep_json":
+        depth = 100_000
+        return Reply(200, b'{"items":[' + b"[" * depth + b"]" * depth + b'],"next_page_token":null}')
+    if mode == "bad_retry_after" and seen % 2 == 0:
+        value = HOSTILE_RETRY_AFTER[(seen // 2) % len(HOSTILE_RETRY_AFTER)]
+        return error_reply(429, "rate_limited", "too many requests", **{"Retry-After": value})
+    try:
+        first = parse_listing_query({k: v for k, v in params.items() if k != "page_token"},
+                                    state.unit_codes, state.clock)
+    except BadListingRequest as error:
+        return error_reply(400, "bad_request", str(error))
+    page = state.index.page(first)
+    items = list(page.items)
+    if mode == "repeat_token":
+        return Reply(200, _listing_body(items, "the-same-token"))
+    if mode == "stuck_cursor":
+        return Reply(200, _listing_body(items, f"cursor-{seen}"))
+    if mode == "drip":
+        return Reply(200, _listing_body(items, None),
+                     drip_seconds=state.faults.settings.drip_ms / 1000)
+    if mode == "item_not_object":
+        return Reply(200, _listing_body([*items, b"42"], None))
+    if items and mode != "bad_retry_after":
+        items.append(_extra_version(items[-1], mode))
+    return Reply(200, _listing_body(items, None))
 
 
 def _check_number(body: dict[str, Any], name: str, integer: bool) -> None:
@@ -187,8 +272,16 @@ def parse_control_request(state: PortalState, raw_body: bytes) -> ControlRequest
         raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
     for name in ("fail_503", "fail_429", "fail_drop"):
         _check_number(body, name, integer=False)
-    for name in ("latency_ms", "retry_after_s", "fault_seed"):
+    if not isinstance(body.get("units_listing", ""), str):
+        raise ValueError("units_listing must be a string")
+    for name in ("latency_ms", "retry_after_s", "fault_seed", "drip_ms"):
         _check_number(body, name, integer=True)
+    hostile = body.get("hostile_units") or {}
+    if not isinstance(hostile, dict) or not all(isinstance(m, str) for m in hostile.values()):
+        raise ValueError(f"hostile_units must map unit codes to modes ({', '.join(HOSTILE_MODES)})")
+    unknown_hostile = set(hostile) - state.unit_codes
+    if unknown_hostile:
+        raise ValueError(f"unknown unit(s) in hostile_units: {', '.join(sorted(unknown_hostile))}")
     units = body.get("down_units") or []
     if not isinstance(units, list) or not all(isinstance(u, str) for u in units):
         raise ValueError("down_units must be a list of unit codes")
@@ -344,17 +437,26 @@ class PortalRequestHandler(BaseHTTPRequestHandler):
                 **{"WWW-Authenticate": 'Bearer realm="commune-portal"'},
             )
         if parts.path == f"{API}/units":
-            return Reply(200, state.units_body)
+            return Reply(200, units_listing(state))
         if parts.path == f"{API}/tasks":
             return Reply(200, state.tasks_body)
         if parts.path == CONTROL_PATH:
             return control(state, method, body)
         return list_submissions(state, parse_qs(parts.query, keep_blank_values=True))
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header: the portal's clock when it is set (a portal's own clock)."""
+        clock = self.server.state.clock
+        if timestamp is None and clock is not None:
+            timestamp = clock / 1_000_000
+        return formatdate(timestamp, usegmt=True)
+
     def _send(self, reply: Reply, head_only: bool) -> None:
         if reply.drop:
             self.close_connection = True
             return
+        if reply.drip_seconds:
+            self.close_connection = True  # a client that gave up must not get the rest later
         self.send_response(reply.status)
         self.send_header("Content-Type", JSON_TYPE)
         self.send_header("Content-Length", str(len(reply.body)))
@@ -363,8 +465,14 @@ class PortalRequestHandler(BaseHTTPRequestHandler):
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        if not head_only:
+        if head_only:
+            return
+        if not reply.drip_seconds:
             self.wfile.write(reply.body)
+            return
+        for index in range(len(reply.body)):  # ends when the client hangs up (OSError)
+            self.wfile.write(reply.body[index : index + 1])
+            time.sleep(reply.drip_seconds)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's name)
         """Quiet unless the portal runs with ``verbose``."""
@@ -400,7 +508,8 @@ class RunningPortal:
 
     def set_faults(self, fault_seed: int | None = None, **changes: Any) -> FaultSettings:
         """Change some fault settings (``fail_503``, ``fail_429``, ``fail_drop``, ``latency_ms``,
-        ``down_units``, ``retry_after_s``); ``fault_seed`` restarts the fault sequence."""
+        ``down_units``, ``retry_after_s``, ``hostile_units``, ``drip_ms``, ``units_listing``);
+        ``fault_seed`` restarts the fault sequence."""
         return self._server.state.faults.update(seed=fault_seed, **changes)
 
     def clear_faults(self) -> FaultSettings:

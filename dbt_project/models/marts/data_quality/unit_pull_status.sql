@@ -35,6 +35,7 @@ final as (
         pulls.versions_received,
         pulls.finished_at,
         pulls.run_id,
+        pulls.pull_note,
         units.province_code
 
     from pulls

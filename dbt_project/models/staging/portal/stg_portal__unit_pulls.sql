@@ -15,7 +15,8 @@ renamed as (
         cast(outcome as varchar) as pull_outcome,
         cast(error as varchar) as pull_error,
         cast(versions_received as integer) as versions_received,
-        cast(finished_at as timestamptz) as finished_at
+        cast(finished_at as timestamptz) as finished_at,
+        cast(note as varchar) as pull_note
 
     from source
 

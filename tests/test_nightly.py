@@ -1,0 +1,62 @@
+"""Plain parts of the nightly steps: the /units guard and the retention of landing runs, logs
+and Data Docs pages."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from commune_dx.nightly import check_units_listing, remove_expired_files
+from commune_dx.portal_client import PipelineError
+from commune_dx.settings import Settings
+
+LAST = {f"{i:05d}" for i in range(100)}
+
+
+def test_an_empty_units_listing_stops_the_night():
+    with pytest.raises(PipelineError, match="listed no valid units"):
+        check_units_listing(set(), LAST, 0.1, "http://portal")
+    with pytest.raises(PipelineError, match="listed no valid units"):
+        check_units_listing(set(), set(), 0.1, "http://portal")  # the first night too
+
+
+def test_a_units_listing_that_shrank_sharply_stops_the_night():
+    kept = set(sorted(LAST)[:89])
+    with pytest.raises(PipelineError, match=r"lacks 11 of the 100 units .*COMMUNE_UNITS_MAX_LOSS=0.1"):
+        check_units_listing(kept, LAST, 0.1, "http://portal")
+
+
+def test_a_units_listing_within_the_allowed_loss_or_growing_passes():
+    check_units_listing(set(sorted(LAST)[:90]), LAST, 0.1, "http://portal")
+    check_units_listing(LAST | {"99999"}, LAST, 0.1, "http://portal")
+    check_units_listing({"00001"}, set(), 0.1, "http://portal")  # nothing to compare with yet
+
+
+def _age(path: Path, days: float) -> None:
+    then = time.time() - days * 86_400
+    os.utime(path, (then, then))
+
+
+def test_files_older_than_the_retention_are_removed_and_the_raw_layer_kept(tmp_path, monkeypatch):
+    monkeypatch.setenv("WAREHOUSE_DIR", str(tmp_path))
+    monkeypatch.setenv("COMMUNE_RETENTION_DAYS", "30")
+    settings = Settings.from_env()
+    old_run, new_run, current = (settings.landing_dir / name for name in ("old", "new", "current"))
+    for run in (old_run, new_run, current):
+        (run / "units").mkdir(parents=True)
+        (run / "units" / "25001.jsonl").write_text("{}\n")
+    logs = settings.warehouse_dir / "logs"
+    old_log, new_log = logs / "night-2025-08-01.log", logs / "night-2025-09-21.log"
+    page = settings.gx_docs_dir / "validations" / "suite" / "run" / "page.html"
+    for path in (old_log, new_log, page, settings.gx_docs_dir / "index.html", settings.working_db):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x")
+    for path in (old_run, current, old_log, page, settings.gx_docs_dir / "index.html", settings.working_db):
+        _age(path, 31)
+    assert remove_expired_files(settings, "current") == 3
+    assert not old_run.exists() and not old_log.exists() and not page.parent.parent.exists()
+    assert new_run.exists() and current.exists() and new_log.exists()
+    assert settings.working_db.exists() and (settings.gx_docs_dir / "index.html").exists()
