@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -159,8 +160,13 @@ def chart_rows(session: requests.Session, url: str, chart_id: int) -> list[dict]
     return results[0]["data"]
 
 
-def day(epoch_ms: int) -> date:
+def day(epoch_ms: float) -> date:
     return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).date()
+
+
+def as_date(value: float | None) -> date | None:
+    """A DATE cell of a table chart (a temporal column: epoch milliseconds)."""
+    return None if value is None else day(value)
 
 
 def rounded(value: float | None) -> float | None:
@@ -175,14 +181,34 @@ def serving(warehouse: Path, sql: str) -> list[tuple]:
         con.close()
 
 
+LATEST_NIGHT = "(SELECT max(as_of_date) FROM marts.task_completion)"
+# The bilingual labels of the bundle's latest-night datasets, back to the marts' values.
+PROVINCE_STATUS = {"Xanh / Green": True, "Chưa xanh / Not green": False, None: None}
+RISK = {"Quá hạn / Overdue": "overdue", "Có nguy cơ / At risk": "at_risk",
+        "Đúng tiến độ / On track": "on_track"}
+
 # For each chart of the bundle: its rows as the chart data API returns them, and the same figures
 # read from serving.duckdb with plain SQL on the marts.
 CHECKS: dict[str, tuple[Callable[[list[dict]], list[tuple]], str]] = {
     "central_tasks": (
         lambda rows: [(day(r["as_of_date"]), r["tasks_total"], r["completed"], r["not_completed"])
                       for r in rows],
-        "SELECT as_of_date, tasks_total, completed, in_progress + overdue FROM marts.task_completion"
+        "SELECT as_of_date, tasks_total, completed, not_completed FROM marts.task_completion"
         " WHERE scope = 'province' AND scope_code = 'central' ORDER BY as_of_date"),
+    "phase_green": (
+        lambda rows: [(r["phase"], r["province_code"], r["communes_green"], r["communes_total"],
+                       rounded(r["communes_green_rate"]), r["agencies_green"], r["agencies_total"],
+                       PROVINCE_STATUS[r["province_status"]]) for r in rows],
+        "SELECT phase, province_code, communes_green, communes_total, round(communes_green_rate, 9),"
+        " agencies_green, agencies_total, province_green FROM marts.phase_summary"
+        f" WHERE as_of_date = {LATEST_NIGHT} ORDER BY phase, province_code"),
+    "task_watchlist": (
+        lambda rows: [(r["task_code"], r["task_title"], r["assigned_unit_code"], as_date(r["deadline"]),
+                       r["days_to_deadline"], RISK[r["risk_label"]], rounded(r["progress_pct"]))
+                      for r in rows],
+        "SELECT task_code, task_title, assigned_unit_code, deadline, days_to_deadline, risk,"
+        " round(progress_pct, 9) FROM marts.task_watchlist"
+        f" WHERE as_of_date = {LATEST_NIGHT} ORDER BY days_to_deadline, task_code"),
     "dead_zone_villages": (
         lambda rows: [(r["period"], r["dead_zone_villages"]) for r in rows],
         "SELECT period, SUM(dead_zone_villages) FROM marts.connectivity_province_monthly"
@@ -211,7 +237,8 @@ CHECKS: dict[str, tuple[Callable[[list[dict]], list[tuple]], str]] = {
 def test_chart_data_api_matches_serving_duckdb_and_sees_the_next_night(superset, portal):
     """Every chart of the dashboard answers the chart data API with serving.duckdb's figures (the
     Steering Committee's 135 / 79 / 56 central tasks on 2025-09-21, 24 dead-zone villages in
-    2025-08); a night published while Superset serves is in the next answer."""
+    2025-08, phase 1 Green in 148 of 148 communes and at province level, every watchlist row of
+    the night); a night published while Superset serves is in the next answer."""
     session = superset.api()
     on_dashboard = dashboard_charts(session, superset.url)
     files = bundle_charts()
@@ -233,6 +260,19 @@ def test_chart_data_api_matches_serving_duckdb_and_sees_the_next_night(superset,
     assert dead_zones["2025-08"] == 24
     print(f"\nchart data API, central tasks: {central}\nchart data API, dead-zone villages: {dead_zones}")
 
+    # Green status and the watchlist show the seed's night: phase 1 green in all 148 communes and
+    # at province level (one province in the demo), and every watchlist row of that night.
+    phases = CHECKS["phase_green"][0](chart_rows(session, superset.url, ids["phase_green"]))
+    [(province, phase_1)] = [(row[1], row) for row in phases if row[0] == 1]
+    assert (phase_1[2], phase_1[3], phase_1[7]) == (148, 148, True), phase_1
+    watchlist = CHECKS["task_watchlist"][0](chart_rows(session, superset.url, ids["task_watchlist"]))
+    [(on_the_night,)] = serving(superset.warehouse, "SELECT count(*) FROM marts.task_watchlist"
+                                                    f" WHERE as_of_date = DATE '{DEMO_AS_OF}'")
+    assert len(watchlist) == on_the_night > 0
+    risks = {risk: sum(1 for row in watchlist if row[5] == risk) for risk in RISK.values()}
+    print(f"chart data API, Green status by phase ({province}): {phases}\n"
+          f"chart data API, watchlist of {DEMO_AS_OF}: {len(watchlist)} tasks, {risks}")
+
     portal.set_clock("2025-09-23T01:00:00+07:00")
     night = run_night_cli(NEXT_NIGHT, superset.warehouse, connection_json(portal.url, portal.token))
     assert night.returncode == 0, night.output[-4000:]
@@ -240,6 +280,21 @@ def test_chart_data_api_matches_serving_duckdb_and_sees_the_next_night(superset,
     assert after[-1][0] == date.fromisoformat(NEXT_NIGHT), after
     assert after == serving(superset.warehouse, CHECKS["central_tasks"][1])
     print(f"chart data API after the night of {NEXT_NIGHT} was published: {after}")
+
+
+def test_the_dbt_exposure_depends_on_every_mart_the_bundle_reads():
+    """dbt's exposure of the dashboard lists exactly the marts its datasets read (a physical
+    dataset's table, or the marts a virtual dataset's SQL names)."""
+    read = set()
+    for path in (BUNDLE / "datasets").rglob("*.yaml"):
+        dataset = yaml.safe_load(path.read_text(encoding="utf-8"))
+        sql = dataset["sql"]
+        read |= set(re.findall(r"marts\.(\w+)", sql)) if sql else {dataset["table_name"]}
+    exposures_file = REPO_ROOT / "dbt_project" / "models" / "exposures.yml"
+    exposures = yaml.safe_load(exposures_file.read_text(encoding="utf-8"))
+    [dashboard] = [e for e in exposures["exposures"] if e["type"] == "dashboard"]
+    assert {re.fullmatch(r"ref\('(\w+)'\)", ref).group(1) for ref in dashboard["depends_on"]} == read
+    assert {"phase_summary", "task_watchlist"} <= read
 
 
 def test_dashboard_renders_every_chart_in_headless_chromium(superset):
