@@ -20,8 +20,8 @@ from commune_dx.settings import MART_TABLES, REPO_ROOT
 
 DEMO_AS_OF = "2025-09-21"
 # Marts whose rows are per night (as_of_date); the others hold every period loaded so far.
-NIGHTLY_MARTS = {"task_status", "task_completion", "commune_scorecard", "unit_fix_list",
-                 "unit_pull_status"}
+NIGHTLY_MARTS = {"task_status", "task_completion", "task_watchlist", "phase_status", "phase_summary",
+                 "province_kpis", "commune_scorecard", "unit_fix_list", "unit_pull_status"}
 # Columns that say when or by which run something was pulled: they differ between runs.
 RUN_COLUMNS = {"quarantine": ["first_seen_at", "checked_at"],
                "unit_pull_status": ["finished_at", "run_id", "versions_received"]}
