@@ -20,6 +20,7 @@ help:
 	@echo "make summary [AS_OF=YYYY-MM-DD]  KPI summary of the published serving.duckdb (default: latest night)"
 	@echo "make up / make down       start / stop the deployed topology here: PostgreSQL + Airflow"
 	@echo "                          api-server, scheduler, dag-processor, triggerer (+ demo portal)"
+	@echo "make up EXECUTOR=celery   the same with the CeleryExecutor, Redis and two workers"
 	@echo "make lint                 ruff"
 
 $(STAMP): pyproject.toml uv.lock
@@ -44,19 +45,24 @@ summary: setup
 
 # The stack of docker-compose.yaml without Docker; state (PostgreSQL data, logs, pid files,
 # passwords) in .state/. `make up` installs Debian's postgresql when it is missing (as root).
+# EXECUTOR=celery: the CeleryExecutor, Debian's redis-server (installed if missing) as its broker
+# and two workers; see deploy/README.md for what runs where.
+EXECUTOR ?= local
 up: setup
-	@$(PY) -m commune_dx.stack up
+	@$(PY) -m commune_dx.stack up --executor $(EXECUTOR)
 
 down:
 	@$(PY) -m commune_dx.stack down
 
 # Test-only system packages from Debian: chromium renders the HTML report (tests/test_report.py),
 # docker-compose (a Compose client, no engine) validates docker-compose.yaml (tests/test_compose.py),
-# postgresql runs the stack of `make up` (tests/test_stack_e2e.py).
+# postgresql runs the stack of `make up` (tests/test_stack_e2e.py), redis-server its Celery broker
+# (tests/test_celery_e2e.py).
 test-system-packages:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || \
 		missing="$$missing docker-compose"; \
 	if [ -n "$$missing" ]; then \

@@ -19,6 +19,9 @@ if set (the demo stack: the demo's day), else the local day before the run's log
 Bounded and retried from settings: `COMMUNE_SCHEDULE` (cron, Asia/Ho_Chi_Minh),
 `COMMUNE_TASK_TIMEOUT_MINUTES` per task, `COMMUNE_DAGRUN_TIMEOUT_MINUTES` per night,
 `COMMUNE_TASK_RETRIES` for infrastructure failures (portal and data errors are not retried).
+Queues (CeleryExecutor; the LocalExecutor ignores them): pulls on `COMMUNE_PULL_QUEUE` (any
+worker), the steps that open the DuckDB files (preflight, validate, load, dbt_build, publish) on
+`COMMUNE_WAREHOUSE_QUEUE` (only the worker that owns them).
 Watched: e-mail to `COMMUNE_NOTIFY_EMAILS` when a step fails or more units than
 `COMMUNE_NOTIFY_FAILED_UNITS` could not be pulled (commune_dx.notifying).
 """
@@ -96,7 +99,8 @@ def _night() -> tuple[str, str]:
     },
 )
 def commune_nightly():
-    @task
+    # preflight reads the watermarks from the working warehouse: it runs where the DuckDB files are.
+    @task(queue=SETTINGS.warehouse_queue)
     @no_retry_on_pipeline_errors()
     def preflight() -> list[dict]:
         """Check portal and token, snapshot units and tasks; return the pull batches."""
@@ -107,6 +111,7 @@ def commune_nightly():
 
     @task(
         pool=PORTAL_POOL,
+        queue=SETTINGS.pull_queue,
         retries=2,
         retry_delay=timedelta(seconds=30),
         retry_exponential_backoff=True,
@@ -118,7 +123,7 @@ def commune_nightly():
         get_current_context()["batch_label"] = batch["label"]
         return pull(_portal_config(), Settings.from_env(), _night()[1], batch)
 
-    @task
+    @task(queue=SETTINGS.warehouse_queue)
     @no_retry_on_pipeline_errors()
     def validate(pulled: list) -> dict:
         from commune_dx.nightly import prestart_dbt
@@ -130,7 +135,7 @@ def commune_nightly():
         prestart_dbt(Settings.from_env(), as_of, key)
         return run_validate(Settings.from_env(), key)
 
-    @task
+    @task(queue=SETTINGS.warehouse_queue)
     @no_retry_on_pipeline_errors()
     def load(pulled: list, validated: dict) -> dict:
         from commune_dx.nightly import load as run_load
@@ -140,7 +145,7 @@ def commune_nightly():
         results = [unit for i in range(len(pulled)) for unit in pulled[i]]
         return run_load(Settings.from_env(), key, get_current_context()["run_id"], as_of, results)
 
-    @task
+    @task(queue=SETTINGS.warehouse_queue)
     @no_retry_on_pipeline_errors()
     def dbt_build(loaded: dict) -> dict:
         from commune_dx.nightly import dbt_build as run_dbt
@@ -148,7 +153,8 @@ def commune_nightly():
         as_of, key = _night()
         return run_dbt(Settings.from_env(), as_of, key)
 
-    @task(outlets=[SERVING_ASSET, PARQUET_ASSET], on_success_callback=notify_failed_units)
+    @task(outlets=[SERVING_ASSET, PARQUET_ASSET], on_success_callback=notify_failed_units,
+          queue=SETTINGS.warehouse_queue)
     @no_retry_on_pipeline_errors()
     def publish(built: dict) -> dict:
         from commune_dx.nightly import publish as run_publish
