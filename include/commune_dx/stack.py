@@ -300,7 +300,7 @@ def stack_env(stack: Stack) -> dict[str, str]:
     if stack.celery:
         airflow.update({
             "AIRFLOW__CELERY__BROKER_URL": broker_url(stack),
-            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + metadata_url(stack).replace("+psycopg2", ""),
+            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + metadata_url(stack),
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
             # Both workers run on this machine: each records its own name on its tasks.
             "AIRFLOW__CORE__HOSTNAME_CALLABLE": "commune_dx.settings.worker_hostname",
@@ -405,6 +405,28 @@ def start_workers(stack: Stack) -> None:
             command.append("--skip-serve-logs")
         _spawn(stack, f"celery-{name}", command, {"COMMUNE_WORKER_HOSTNAME": f"{name}.{fqdn}"})
         say(f"celery: {name} (host name {name}.{fqdn}) serves queues {', '.join(queues)}")
+    _wait_for_workers(stack)
+
+
+def _wait_for_workers(stack: Stack) -> None:
+    """Until every worker answers Celery's ping; stop at once if one has exited."""
+    nodes = [f"{name}@{socket.gethostname()}" for name in WORKERS]
+    celery = str(Path(sys.executable).with_name("celery"))
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        for name in WORKERS:
+            pid = int((stack.run_dir / f"celery-{name}.pid").read_text())
+            if not _alive(pid):
+                sys.exit(f"make up: Celery worker {name} exited; see {stack.log_dir / f'celery-{name}.log'}")
+        done = subprocess.run([celery, "--app", "airflow.providers.celery.executors.celery_executor.app",
+                               "inspect", "ping", "--timeout", "5", "--destination", ",".join(nodes)],
+                              env=stack_env(stack), cwd=REPO_ROOT, capture_output=True, text=True,
+                              check=False)
+        if all(node in done.stdout for node in nodes):
+            say(f"celery: {', '.join(nodes)} answer")
+            return
+        time.sleep(2)
+    sys.exit(f"make up: the Celery workers did not answer; see {stack.log_dir}/celery-*.log")
 
 
 def up(stack: Stack) -> None:
