@@ -75,8 +75,9 @@ def _night() -> tuple[str, str]:
 @dag(
     dag_id="commune_nightly",
     # No start_date: the first scheduled night is the next cron time after the DAG is deployed or
-    # unpaused, never an immediate run for a day already begun.
-    schedule=CronTriggerTimetable(SETTINGS.schedule, timezone=LOCAL_TZ, run_immediately=False),
+    # unpaused, never an immediate run for a day already begun. A zero buffer, not False: False
+    # still runs the past cron time when it is less than a tenth of the interval ago.
+    schedule=CronTriggerTimetable(SETTINGS.schedule, timezone=LOCAL_TZ, run_immediately=timedelta(0)),
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(minutes=SETTINGS.dagrun_timeout_minutes),
