@@ -224,8 +224,8 @@ def stop_postgres(stack: Stack) -> None:
 
 def redis_server() -> str:
     """Debian's redis-server, installed with apt-get if missing (as root)."""
-    found = shutil.which("redis-server") or ("/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists()
-                                             else None)
+    # Debian puts it in /usr/bin, which a trimmed PATH may lack.
+    found = shutil.which("redis-server", path=f"{os.environ.get('PATH', '')}:/usr/bin")
     if found is None:
         if os.geteuid() != 0:
             sys.exit("make up EXECUTOR=celery: Redis is not installed; run "
