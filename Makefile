@@ -21,6 +21,7 @@ help:
 	@echo "make up / make down       start / stop the deployed topology here: PostgreSQL + Airflow"
 	@echo "                          api-server, scheduler, dag-processor, triggerer (+ demo portal)"
 	@echo "make bi                   Superset with the Steering Committee dashboard on 127.0.0.1 (BI_PORT, 8088)"
+	@echo "make up EXECUTOR=celery   the same with the CeleryExecutor, Redis and two workers"
 	@echo "make lint                 ruff"
 
 BI_VENV := .venv-bi
@@ -49,8 +50,11 @@ summary: setup
 
 # The stack of docker-compose.yaml without Docker; state (PostgreSQL data, logs, pid files,
 # passwords) in .state/. `make up` installs Debian's postgresql when it is missing (as root).
+# EXECUTOR=celery: the CeleryExecutor, Debian's redis-server (installed if missing) as its broker
+# and two workers; see deploy/README.md for what runs where.
+EXECUTOR ?= local
 up: setup
-	@$(PY) -m commune_dx.stack up
+	@$(PY) -m commune_dx.stack up --executor $(EXECUTOR)
 
 down:
 	@$(PY) -m commune_dx.stack down
@@ -72,12 +76,14 @@ bi: $(BI_STAMP)
 # Test-only system packages from Debian: chromium renders the HTML report (tests/test_report.py)
 # and, driven by chromium-driver, the Superset dashboard (tests/test_superset.py); docker-compose
 # (a Compose client, no engine) validates docker-compose.yaml (tests/test_compose.py); postgresql
-# runs the stack of `make up` (tests/test_stack_e2e.py).
+# runs the stack of `make up` (tests/test_stack_e2e.py), redis-server its Celery broker
+# (tests/test_celery_e2e.py).
 test-system-packages:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
 	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || \
 		missing="$$missing docker-compose"; \
 	if [ -n "$$missing" ]; then \

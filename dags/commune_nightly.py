@@ -20,6 +20,9 @@ if set (the demo stack: the demo's day), else the local day before the run's log
 Bounded and retried from settings: `COMMUNE_SCHEDULE` (cron, Asia/Ho_Chi_Minh),
 `COMMUNE_TASK_TIMEOUT_MINUTES` per task, `COMMUNE_DAGRUN_TIMEOUT_MINUTES` per night,
 `COMMUNE_TASK_RETRIES` for infrastructure failures (portal and data errors are not retried).
+Queues (CeleryExecutor; the LocalExecutor ignores them): pulls on `COMMUNE_PULL_QUEUE` (any
+worker), the steps that open the DuckDB files (preflight, validate, load, dbt_build, publish) on
+`COMMUNE_WAREHOUSE_QUEUE` (only the worker that owns them).
 Watched: e-mail to `COMMUNE_NOTIFY_EMAILS` when a step fails or more units than
 `COMMUNE_NOTIFY_FAILED_UNITS` could not be pulled (commune_dx.notifying).
 """
@@ -73,8 +76,9 @@ def _night() -> tuple[str, str]:
 @dag(
     dag_id="commune_nightly",
     # No start_date: the first scheduled night is the next cron time after the DAG is deployed or
-    # unpaused, never an immediate run for a day already begun.
-    schedule=CronTriggerTimetable(SETTINGS.schedule, timezone=LOCAL_TZ, run_immediately=False),
+    # unpaused, never an immediate run for a day already begun. A zero buffer, not False: False
+    # still runs the past cron time when it is less than a tenth of the interval ago.
+    schedule=CronTriggerTimetable(SETTINGS.schedule, timezone=LOCAL_TZ, run_immediately=timedelta(0)),
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(minutes=SETTINGS.dagrun_timeout_minutes),
@@ -97,7 +101,8 @@ def _night() -> tuple[str, str]:
     },
 )
 def commune_nightly():
-    @task
+    # preflight reads the watermarks from the working warehouse: it runs where the DuckDB files are.
+    @task(queue=SETTINGS.warehouse_queue)
     @no_retry_on_pipeline_errors()
     def preflight() -> list[dict]:
         """Check portal and token, snapshot units and tasks; return the pull batches."""
@@ -108,6 +113,7 @@ def commune_nightly():
 
     @task(
         pool=PORTAL_POOL,
+        queue=SETTINGS.pull_queue,
         retries=2,
         retry_delay=timedelta(seconds=30),
         retry_exponential_backoff=True,
@@ -127,14 +133,14 @@ def commune_nightly():
             # malformed connection) no retry of the batch can fix.
             raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
-    @task
+    @task(queue=SETTINGS.warehouse_queue)
     @no_retry_on_pipeline_errors()
     def validate(pulled: list) -> dict:
         from commune_dx.nightly import validate as run_validate
 
         return run_validate(Settings.from_env(), _night()[1])
 
-    @task
+    @task(queue=SETTINGS.warehouse_queue)
     @no_retry_on_pipeline_errors()
     def load(pulled: list, validated: dict) -> dict:
         from commune_dx.nightly import load as run_load
@@ -144,14 +150,15 @@ def commune_nightly():
         results = [unit for i in range(len(pulled)) for unit in pulled[i]]
         return run_load(Settings.from_env(), key, get_current_context()["run_id"], as_of, results)
 
-    @task
+    @task(queue=SETTINGS.warehouse_queue)
     @no_retry_on_pipeline_errors()
     def dbt_build(loaded: dict) -> dict:
         from commune_dx.nightly import dbt_build as run_dbt
 
         return run_dbt(Settings.from_env(), _night()[0])
 
-    @task(outlets=[SERVING_ASSET, PARQUET_ASSET], on_success_callback=notify_failed_units)
+    @task(outlets=[SERVING_ASSET, PARQUET_ASSET], on_success_callback=notify_failed_units,
+          queue=SETTINGS.warehouse_queue)
     @no_retry_on_pipeline_errors()
     def publish(built: dict) -> dict:
         from commune_dx.nightly import publish as run_publish

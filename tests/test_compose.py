@@ -84,7 +84,7 @@ def test_the_airflow_3_components_run_with_the_local_executor_on_postgres(servic
         service = services[name]
         assert command_text(service) == command, name
         variables = env(service)
-        assert variables["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor", name
+        assert interpolate(variables["AIRFLOW__CORE__EXECUTOR"]) == "LocalExecutor", name
         assert interpolate(variables["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]).startswith(
             "postgresql+psycopg2://airflow:airflow@postgres/"), name
         assert interpolate(variables["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"]) == (
@@ -235,7 +235,7 @@ def test_docker_compose_config_accepts_the_file(tmp_path: Path):
     client = _compose_client()
     done = subprocess.run(
         [*client, "-f", str(COMPOSE), "--env-file", str(DEMO_ENV), "--profile", "demo", "--profile", "bi",
-         "config", "-q"],
+         "--profile", "celery", "config", "-q"],
         cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
     )
     assert done.returncode == 0, done.stderr
@@ -260,3 +260,40 @@ def test_compose_reads_the_projects_airflow_settings_from_the_one_env_file(compo
         environment = resolved[name]["environment"]
         for key, value in values.items():
             assert str(environment[key]) == value, (name, key)
+
+
+def test_the_celery_profile_runs_two_workers_and_only_one_serves_the_warehouse_queue(services, tmp_path):
+    """Profile celery: Redis and two workers under different host names; pulls on the queue both
+    serve, the DuckDB steps on the queue only worker A serves; with AIRFLOW_EXECUTOR=CeleryExecutor
+    the scheduler queues the tasks (resolved by `docker compose config`)."""
+    from commune_dx.settings import Settings
+
+    settings = Settings.from_env()
+    served = {}
+    for name in ("airflow-worker-a", "airflow-worker-b"):
+        worker = services[name]
+        assert worker["profiles"] == ["celery"], name
+        command = worker["command"]
+        assert command[:2] == ["celery", "worker"], name
+        served[name] = set(command[command.index("--queues") + 1].split(","))
+        assert command[command.index("--celery-hostname") + 1] == f"{name.removeprefix('airflow-')}@%h"
+        variables = env(worker)
+        assert variables["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
+        assert interpolate(variables["AIRFLOW__CELERY__BROKER_URL"]) == "redis://:demo-redis-password@redis:6379/0"
+        assert "warehouse:/opt/commune/data/warehouse" in worker["volumes"], name
+        assert worker["depends_on"]["redis"]["condition"] == "service_healthy", name
+        assert "healthcheck" in worker, name
+    assert services["airflow-worker-a"]["hostname"] != services["airflow-worker-b"]["hostname"]
+    assert served == {"airflow-worker-a": {settings.pull_queue, settings.warehouse_queue},
+                      "airflow-worker-b": {settings.pull_queue}}
+    assert services["redis"]["profiles"] == ["celery"]
+    assert re.fullmatch(r"redis:\d+(\.\d+)+", services["redis"]["image"])
+
+    done = subprocess.run([*_compose_client(), "-f", str(COMPOSE), "--env-file", str(DEMO_ENV),
+                           "--profile", "celery", "config"], cwd=tmp_path,
+                          env={**os.environ, "AIRFLOW_EXECUTOR": "CeleryExecutor"},
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    resolved = yaml.safe_load(done.stdout)["services"]
+    for name in [*AIRFLOW_COMMANDS, "airflow-worker-a", "airflow-worker-b"]:
+        assert resolved[name]["environment"]["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name

@@ -77,3 +77,35 @@ def test_portal_and_data_errors_fail_without_retry_other_errors_keep_theirs():
     with pytest.raises(ConnectionRefusedError):
         with no_retry_on_pipeline_errors():
             raise ConnectionRefusedError("api-server not listening yet")
+
+
+def test_the_steps_that_open_the_duckdb_files_go_to_the_warehouse_queue(monkeypatch):
+    """CeleryExecutor: pulls on the queue any worker serves, the rest on the warehouse owner's."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("COMMUNE_PULL_QUEUE", "pulls")
+    monkeypatch.setenv("COMMUNE_WAREHOUSE_QUEUE", "duckdb-owner")
+    dag = DagBag(dag_folder=str(REPO_ROOT / "dags")).dags["commune_nightly"]
+    assert {task.task_id: task.queue for task in dag.tasks} == {
+        "pull_unit_batch": "pulls", **{name: "duckdb-owner" for name in
+                                       ("preflight", "validate", "load", "dbt_build", "publish")}}
+
+
+def test_a_dag_deployed_just_after_its_cron_time_waits_for_the_next_one(monkeypatch):
+    """No immediate run for a night already begun, even minutes after the cron time."""
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.serialization.decoders import decode_timetable
+    from airflow.serialization.encoders import encode_timetable
+    from airflow.timetables.base import TimeRestriction
+
+    just_past = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")) - timedelta(minutes=2)
+    monkeypatch.setenv("COMMUNE_SCHEDULE", f"{just_past.minute} {just_past.hour} * * *")
+    dag = DagBag(dag_folder=str(REPO_ROOT / "dags")).dags["commune_nightly"]
+    # What the scheduler runs: the DAG's timetable as the dag-processor serialises it.
+    timetable = decode_timetable(encode_timetable(dag.timetable))
+    first = timetable.next_dagrun_info(last_automated_data_interval=None,
+                                       restriction=TimeRestriction(earliest=None, latest=None, catchup=False))
+    assert first.run_after > datetime.now(UTC) + timedelta(hours=23), first

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -97,6 +98,13 @@ def _env_int(name: str, default: int) -> int:
         raise ValueError(f"environment variable {name}={value!r} must be an integer") from exc
 
 
+def worker_hostname() -> str:
+    """The host name Airflow records for a task (``[core] hostname_callable``):
+    ``COMMUNE_WORKER_HOSTNAME`` when set (two Celery workers of ``make up`` on one machine), else
+    the machine's FQDN, Airflow's default."""
+    return os.environ.get("COMMUNE_WORKER_HOSTNAME") or socket.getfqdn()
+
+
 @dataclass(frozen=True)
 class Settings:
     """Run-time settings; build with :meth:`from_env`."""
@@ -135,6 +143,10 @@ class Settings:
     notify_emails: tuple[str, ...] = ()
     notify_from: str = "commune-dx@localhost"
     notify_failed_units: int = 0
+    # Celery queues (the LocalExecutor ignores them): pulls go to one any worker serves; the steps
+    # that open the DuckDB files go to one only the worker that owns them serves.
+    pull_queue: str = "default"
+    warehouse_queue: str = "warehouse"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -164,6 +176,8 @@ class Settings:
                                 if a.strip()),
             notify_from=os.environ.get("COMMUNE_NOTIFY_FROM") or "commune-dx@localhost",
             notify_failed_units=_env_int("COMMUNE_NOTIFY_FAILED_UNITS", 0),
+            pull_queue=os.environ.get("COMMUNE_PULL_QUEUE") or "default",
+            warehouse_queue=os.environ.get("COMMUNE_WAREHOUSE_QUEUE") or "warehouse",
         )
 
     @property

@@ -2,10 +2,13 @@
 
 PostgreSQL from Debian's package (data directory in the state dir, loopback port), then Airflow's
 api-server, scheduler, dag-processor and triggerer with the LocalExecutor on it, and the bundled
-demo portal unless connection ``commune_portal`` is set in the environment. Every process runs in
-the background with its pid file and log under the state dir; ``down`` stops them all.
+demo portal unless connection ``commune_portal`` is set in the environment. With ``--executor
+celery`` (``make up EXECUTOR=celery``): the CeleryExecutor instead, Redis from Debian's package as
+its broker and two Celery workers under different host names, worker A serving the pull and the
+warehouse queues, worker B only the pull queue. Every process runs in the background with its pid
+file and log under the state dir; ``down`` stops them all.
 
-Usage: ``python -m commune_dx.stack {up|down|timeline}``.
+Usage: ``python -m commune_dx.stack {up|down|timeline} [--executor local|celery]``.
 """
 
 from __future__ import annotations
@@ -33,6 +36,11 @@ DEMO_DAY = "2025-09-21"
 DEMO_CLOCK = "2025-09-22T01:00:00+07:00"  # the demo portal as it stood the night after DEMO_DAY
 UI_USER = "admin"
 AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
+# The Celery workers of `make up EXECUTOR=celery`: the host name each records on its tasks, and
+# whether it serves the warehouse queue (only one worker may: it owns the DuckDB files).
+WORKERS = {"worker-a": True, "worker-b": False}
+WORKER_CONCURRENCY = 2
 STARTUP_SECONDS = 300
 
 
@@ -52,17 +60,29 @@ class Stack:
     worker_log_port: int = 8793
     trigger_log_port: int = 8794
     health_port: int = 8974
+    redis_port: int = 6389
+    executor: str = "local"
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls) -> Stack:
+    def from_env(cls, executor: str = "local") -> Stack:
         return cls(
+            executor=executor,
+            redis_port=_env_port("COMMUNE_REDIS_PORT", 6389),
             state_dir=Path(os.environ.get("COMMUNE_STATE_DIR") or REPO_ROOT / ".state").resolve(),
             warehouse_dir=Settings.from_env().warehouse_dir,
             postgres_port=_env_port("COMMUNE_POSTGRES_PORT", 5439),
             api_port=_env_port("COMMUNE_API_PORT", 8080),
             portal_port=_env_port("COMMUNE_DEMO_PORTAL_PORT", 8765),
         )
+
+    @property
+    def celery(self) -> bool:
+        return self.executor == "celery"
+
+    @property
+    def redis_dir(self) -> Path:
+        return self.state_dir / "redis"
 
     @property
     def pg_dir(self) -> Path:
@@ -132,12 +152,21 @@ def _secrets(stack: Stack) -> dict[str, str]:
     """The stack's generated secrets, made once and kept (mode 600) in the state dir."""
     if stack.secrets_file.exists():
         return json.loads(stack.secrets_file.read_text(encoding="utf-8"))
-    values = {name: secrets.token_hex(24) for name in ("postgres", "jwt", "api_secret_key")}
+    values = {name: secrets.token_hex(24) for name in ("postgres", "jwt", "api_secret_key", "redis")}
     values["ui_password"] = os.environ.get("COMMUNE_UI_PASSWORD") or secrets.token_urlsafe(12)
     stack.state_dir.mkdir(parents=True, exist_ok=True)
     stack.secrets_file.touch(mode=0o600)
     stack.secrets_file.write_text(json.dumps(values, indent=2), encoding="utf-8")
     return values
+
+
+def _redis_password(stack: Stack) -> str:
+    """Redis's password; state dirs made before the Celery stack existed get one added."""
+    values = _secrets(stack)
+    if "redis" not in values:
+        values["redis"] = secrets.token_hex(24)
+        stack.secrets_file.write_text(json.dumps(values, indent=2), encoding="utf-8")
+    return values["redis"]
 
 
 def start_postgres(stack: Stack) -> None:
@@ -190,6 +219,56 @@ def stop_postgres(stack: Stack) -> None:
     say("postgres: stopped")
 
 
+# --- Redis (the Celery broker) ------------------------------------------------------------------
+
+
+def redis_server() -> str:
+    """Debian's redis-server, installed with apt-get if missing (as root)."""
+    # Debian puts it in /usr/bin, which a trimmed PATH may lack.
+    found = shutil.which("redis-server", path=f"{os.environ.get('PATH', '')}:/usr/bin")
+    if found is None:
+        if os.geteuid() != 0:
+            sys.exit("make up EXECUTOR=celery: Redis is not installed; run "
+                     "`sudo apt-get install -y redis-server`")
+        say("make up: installing Debian's redis-server (apt-get) …")
+        for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "redis-server"]):
+            subprocess.run(command, check=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+                           stdout=subprocess.DEVNULL)
+        found = "/usr/bin/redis-server"
+    return found
+
+
+def broker_url(stack: Stack) -> str:
+    return f"redis://:{_redis_password(stack)}@127.0.0.1:{stack.redis_port}/0"
+
+
+def start_redis(stack: Stack) -> None:
+    """Redis on a loopback port, password-protected, its config (mode 600), data and log in the
+    state dir; it runs in the foreground of its own session like the Airflow components."""
+    import redis
+
+    server = redis_server()
+    stack.redis_dir.mkdir(parents=True, exist_ok=True)
+    conf = stack.redis_dir / "redis.conf"
+    conf.touch(mode=0o600)
+    conf.write_text(f"bind 127.0.0.1\nport {stack.redis_port}\ndir {stack.redis_dir}\n"
+                    f"requirepass {_redis_password(stack)}\ndaemonize no\nsave \"\"\nappendonly no\n",
+                    encoding="utf-8")
+    _spawn(stack, "redis", [server, str(conf)])
+    client = redis.Redis.from_url(broker_url(stack), socket_timeout=5)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.exceptions.RedisError as exc:
+            if time.monotonic() > deadline:
+                sys.exit(f"make up: Redis did not answer on 127.0.0.1:{stack.redis_port} ({exc}); see "
+                         f"{stack.log_dir / 'redis.log'}")
+            time.sleep(0.5)
+    say(f"redis: listening on 127.0.0.1:{stack.redis_port} (the Celery broker)")
+
+
 def metadata_url(stack: Stack) -> str:
     password = _secrets(stack)["postgres"]
     return f"postgresql+psycopg2://airflow:{password}@127.0.0.1:{stack.postgres_port}/airflow"
@@ -204,7 +283,7 @@ def stack_env(stack: Stack) -> dict[str, str]:
     values = _secrets(stack)
     airflow = {
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__EXECUTOR": EXECUTORS[stack.executor],
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url(stack),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{stack.ui_url}/execution/",
         "AIRFLOW__API__BASE_URL": stack.ui_url,
@@ -218,6 +297,14 @@ def stack_env(stack: Stack) -> dict[str, str]:
         "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": "127.0.0.1",
         "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(stack.health_port),
     }
+    if stack.celery:
+        airflow.update({
+            "AIRFLOW__CELERY__BROKER_URL": broker_url(stack),
+            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + metadata_url(stack),
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
+            # Both workers run on this machine: each records its own name on its tasks.
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "commune_dx.settings.worker_hostname",
+        })
     env = {**airflow_env(), "AIRFLOW_HOME": str(stack.airflow_home), **airflow,
            "WAREHOUSE_DIR": str(stack.warehouse_dir)}
     if stack.demo:
@@ -253,10 +340,12 @@ def prepare(stack: Stack) -> None:
     stack.password_file.write_text(json.dumps({UI_USER: _secrets(stack)["ui_password"]}), encoding="utf-8")
 
 
-def _spawn(stack: Stack, name: str, command: list[str]) -> int:
+def _spawn(stack: Stack, name: str, command: list[str], env: dict[str, str] | None = None) -> int:
     """Start ``command`` in its own session, output to logs/<name>.log, pid to run/<name>.pid."""
+    stack.log_dir.mkdir(parents=True, exist_ok=True)
+    stack.run_dir.mkdir(parents=True, exist_ok=True)
     log = (stack.log_dir / f"{name}.log").open("ab")
-    proc = subprocess.Popen(command, env=stack_env(stack), cwd=REPO_ROOT, stdout=log,
+    proc = subprocess.Popen(command, env={**stack_env(stack), **(env or {})}, cwd=REPO_ROOT, stdout=log,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     log.close()
     (stack.run_dir / f"{name}.pid").write_text(f"{proc.pid}\n", encoding="utf-8")
@@ -275,9 +364,12 @@ def _wait_for(url: str, what: str, log: Path) -> None:
 
 
 def start(stack: Stack) -> None:
-    """The demo portal (if no portal is configured), then the api-server (tasks talk to it from
-    their first second), then the scheduler, dag-processor and triggerer."""
+    """Redis (Celery only) and the demo portal (if no portal is configured), then the api-server
+    (tasks talk to it from their first second), then the scheduler, dag-processor, triggerer and
+    (Celery only) the two workers."""
     airflow = str(Path(sys.executable).with_name("airflow"))
+    if stack.celery:
+        start_redis(stack)
     if stack.demo:
         _spawn(stack, "demo-portal", [sys.executable, "-m", "commune_dx.demo_portal", "--host", "127.0.0.1",
                                       "--port", str(stack.portal_port), "--token", DEMO_TOKEN,
@@ -290,7 +382,51 @@ def start(stack: Stack) -> None:
     _wait_for(f"{stack.ui_url}/api/v2/monitor/health", "the api-server", stack.log_dir / "api-server.log")
     for name in AIRFLOW_COMPONENTS[1:]:
         _spawn(stack, name, [airflow, name])
-    say(f"airflow: {', '.join(AIRFLOW_COMPONENTS)} started (LocalExecutor on PostgreSQL)")
+    if stack.celery:
+        start_workers(stack)
+    say(f"airflow: {', '.join(AIRFLOW_COMPONENTS)} started ({EXECUTORS[stack.executor]} on PostgreSQL)")
+
+
+def worker_queues(stack: Stack, owns_warehouse: bool) -> list[str]:
+    settings = Settings.from_env()
+    return [settings.pull_queue, *([settings.warehouse_queue] if owns_warehouse else [])]
+
+
+def start_workers(stack: Stack) -> None:
+    """The two Celery workers, each under its own host name. Only worker A serves task logs (on
+    the stack's worker log port): both write them into the same log folder on this machine."""
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    fqdn = socket.getfqdn()
+    for name, owns_warehouse in WORKERS.items():
+        queues = worker_queues(stack, owns_warehouse)
+        command = [airflow, "celery", "worker", "--celery-hostname", f"{name}@%h", "--queues",
+                   ",".join(queues), "--concurrency", str(WORKER_CONCURRENCY)]
+        if not owns_warehouse:
+            command.append("--skip-serve-logs")
+        _spawn(stack, f"celery-{name}", command, {"COMMUNE_WORKER_HOSTNAME": f"{name}.{fqdn}"})
+        say(f"celery: {name} (host name {name}.{fqdn}) serves queues {', '.join(queues)}")
+    _wait_for_workers(stack)
+
+
+def _wait_for_workers(stack: Stack) -> None:
+    """Until every worker answers Celery's ping; stop at once if one has exited."""
+    nodes = [f"{name}@{socket.gethostname()}" for name in WORKERS]
+    celery = str(Path(sys.executable).with_name("celery"))
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        for name in WORKERS:
+            pid = int((stack.run_dir / f"celery-{name}.pid").read_text())
+            if not _alive(pid):
+                sys.exit(f"make up: Celery worker {name} exited; see {stack.log_dir / f'celery-{name}.log'}")
+        done = subprocess.run([celery, "--app", "airflow.providers.celery.executors.celery_executor.app",
+                               "inspect", "ping", "--timeout", "5", "--destination", ",".join(nodes)],
+                              env=stack_env(stack), cwd=REPO_ROOT, capture_output=True, text=True,
+                              check=False)
+        if all(node in done.stdout for node in nodes):
+            say(f"celery: {', '.join(nodes)} answer")
+            return
+        time.sleep(2)
+    sys.exit(f"make up: the Celery workers did not answer; see {stack.log_dir}/celery-*.log")
 
 
 def up(stack: Stack) -> None:
@@ -389,8 +525,10 @@ def run_timeline(stack: Stack, run_type: str = "scheduled") -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="commune_dx.stack", description=__doc__)
     parser.add_argument("command", choices=["up", "down", "timeline"])
+    parser.add_argument("--executor", choices=sorted(EXECUTORS), default="local",
+                        help="local: LocalExecutor; celery: CeleryExecutor, Redis and two workers")
     args = parser.parse_args(argv)
-    stack = Stack.from_env()
+    stack = Stack.from_env(args.executor)
     if args.command == "up":
         up(stack)
     elif args.command == "down":
