@@ -83,6 +83,9 @@ def test_province_kpis_has_every_province_and_adds_up(national_warehouse: Path) 
         communes = con.execute("SELECT count(*) FROM raw.units WHERE unit_type <> 'agency'").fetchone()[0]
     finally:
         con.close()
+    print(f"\nprovince_kpis on {AS_OF}: {len(rows)} rows; the first three:")
+    for row in rows[:3]:
+        print("  ", row)
     assert [r[0] for r in rows] == read_province_codes() and len(rows) == 34
     assert all(r[1] for r in rows), "every province is named from the reference data"
     assert sum(r[2] for r in rows) == communes
