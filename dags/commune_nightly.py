@@ -76,9 +76,12 @@ def _night() -> tuple[str, str]:
 @dag(
     dag_id="commune_nightly",
     # No start_date: the first scheduled night is the next cron time after the DAG is deployed or
-    # unpaused, never an immediate run for a day already begun. A zero buffer, not False: False
-    # still runs the past cron time when it is less than a tenth of the interval ago.
-    schedule=CronTriggerTimetable(SETTINGS.schedule, timezone=LOCAL_TZ, run_immediately=timedelta(0)),
+    # unpaused, never an immediate run for a day already begun. A one-minute buffer, not False
+    # (which still runs a cron time up to a tenth of the interval old) and not zero (the
+    # dag-processor re-parses the file every 30 s: a parse just after the cron time, before the
+    # scheduler created the run, would move the first night to the next day).
+    schedule=CronTriggerTimetable(SETTINGS.schedule, timezone=LOCAL_TZ,
+                                  run_immediately=timedelta(minutes=1)),
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(minutes=SETTINGS.dagrun_timeout_minutes),
