@@ -229,13 +229,17 @@ def nightly_stages(parsed: dict[str, Any], wall_seconds: float) -> dict[str, flo
 
 
 def peak_rss_by_task(series: list[tuple[float, int]], tasks: dict[str, Any]) -> dict[str, int]:
-    """The tree's peak RSS while each task of a DAG run ran (its first start to last end)."""
+    """The tree's peak RSS while each task of a DAG run ran (its first start to last end).
+
+    The sample taken last before the task started counts too: a task shorter than the sampling
+    interval may have no sample of its own."""
     peaks = {}
     for name, task in tasks.items():
         start = _instant(task["first_start"]).timestamp()
         end = _instant(task["last_end"]).timestamp()
         inside = [rss for at, rss in series if start <= at <= end]
-        peaks[name] = max(inside, default=0)
+        before = [rss for at, rss in series if at < start]
+        peaks[name] = max(inside + before[-1:], default=0)
     return peaks
 
 
