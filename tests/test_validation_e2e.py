@@ -19,6 +19,10 @@ pytestmark = pytest.mark.e2e
 # filters its listing by the unit's code as text) an item whose unit_code is not text; those
 # rules are covered in tests/test_validation.py at the function level.
 UNREACHABLE_BY_PULL = {"unknown unit", "capacity unknown unit", "unit_code not a string"}
+# The corpus gives each version its own updated_at (the portal's clock and order need one), so
+# the cases of a malformed updated_at are left to tests/test_validation.py and to the hostile
+# portal's night in tests/test_resilience_e2e.py, which serves such versions as they are.
+OWN_UPDATED_AT = {"updated_at without offset", "updated_at month 13"}
 
 
 def corpus_dataset() -> tuple[DemoDataset, dict[str, tuple[str, str | None]]]:
@@ -39,7 +43,7 @@ def corpus_dataset() -> tuple[DemoDataset, dict[str, tuple[str, str | None]]]:
     submissions = []
     expected = {}
     for index, (case_id, item, reason) in enumerate(CASES):
-        if case_id in UNREACHABLE_BY_PULL:
+        if case_id in UNREACHABLE_BY_PULL or case_id in OWN_UPDATED_AT:
             continue
         submission = copy.deepcopy(item)
         submission["submission_id"] = f"CASE-{index:02d}"
