@@ -1,4 +1,5 @@
-"""The demo portal as a separate process (``python -m commune_dx.demo_portal``), so that its
+"""The demo portal as a separate process (``python -m demo_portal``, or
+``python -m bench.national_portal`` for the national data), so that its
 serving work and memory are not counted in the pipeline's, with its clock set over HTTP."""
 
 from __future__ import annotations
@@ -26,14 +27,17 @@ class PortalProcess:
         national: bool = False,
         provinces: list[str] | None = None,
         cwd: Path | None = None,
+        first_period: str | None = None,
     ) -> None:
         self.token = token
         self.log_path = log_path
-        command = [sys.executable, "-m", "commune_dx.demo_portal", "--port", "0", "--token", token]
+        module = "bench.national_portal" if national else "demo_portal"
+        command = [sys.executable, "-m", module, "--port", "0", "--token", token]
         if national:
-            command.append("--national")
             if provinces:
                 command += ["--provinces", ",".join(provinces)]
+            if first_period:
+                command += ["--first-period", first_period]
         elif provinces:
             command += ["--province", provinces[0]]
         self.command = command

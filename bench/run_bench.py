@@ -56,7 +56,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = REPO_ROOT / "bench"
 TOKEN = "bench-token"
 DLT_VERSION = "1.31.0"
-# The national calendar (see commune_dx.demo_portal.national_data): filings from October 2024
+# The national calendar (see bench.national_data): filings from October 2024
 # (period 2024-09) to September 2025 are the 12 months of history.
 NATIONAL_CALENDAR_START = "2024-09"
 NATIONAL_AS_OF = "2025-09-30"  # first load with 12 months of history
@@ -537,7 +537,7 @@ class Bench:
         return 1 if self.results["errors"] else 0
 
     def describe_dataset(self, national: PortalProcess) -> dict[str, Any]:
-        from commune_dx.demo_portal.national_data import FIRST_PERIOD, LAST_PERIOD, build_national_dataset
+        from bench.national_data import FIRST_PERIOD, LAST_PERIOD, build_national_dataset
 
         started = time.perf_counter()
         build_national_dataset(self.provinces)

@@ -15,8 +15,8 @@ import duckdb
 import pytest
 
 from commune_dx.cli import airflow_env
-from commune_dx.demo_portal.server import start_demo_portal
 from commune_dx.settings import MART_TABLES, REPO_ROOT
+from demo_portal.server import start_demo_portal
 
 DEMO_AS_OF = "2025-09-21"
 # Marts whose rows are per night (as_of_date); the others hold every period loaded so far.

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from commune_dx.demo_portal.server import RunningPortal, start_demo_portal
+from demo_portal.server import RunningPortal, start_demo_portal
 
 TOKEN = "portal-test-token"
 

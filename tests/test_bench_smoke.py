@@ -22,11 +22,11 @@ from bench.measure import (
     read_dag_run,
     run_measured,
 )
+from bench.national_data import build_national_dataset, month_range, national_task_code
 from bench.portal import PortalProcess
 from bench.results import SECTIONS, evaluate_targets, write_results
 from bench.run_bench import clock_for, next_days
-from commune_dx.demo_portal.national_data import build_national_dataset, month_range, national_task_code
-from commune_dx.demo_portal.submission_log import listing_key
+from demo_portal.submission_log import listing_key
 
 SMALL_PROVINCE = "12"  # 38 communes, the smallest province of the reference list
 

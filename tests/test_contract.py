@@ -21,8 +21,8 @@ from schemathesis import Case
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.hooks import HookContext
 
-from commune_dx.demo_portal.demo_data import build_demo_dataset
-from commune_dx.demo_portal.server import RunningPortal
+from demo_portal.demo_data import build_demo_dataset
+from demo_portal.server import RunningPortal
 from tests.conftest_portal import TOKEN, PortalSession, portal_fixture, reset
 
 OPENAPI = Path(__file__).resolve().parents[1] / "include" / "commune_dx" / "contract" / "openapi.yaml"

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from commune_dx.demo_portal.demo_data import DemoDataset, build_demo_dataset
+from demo_portal.demo_data import DemoDataset, build_demo_dataset
 
 FORMS_DIR = Path(__file__).resolve().parents[1] / "include" / "commune_dx" / "contract" / "forms"
 LOCAL = timezone(timedelta(hours=7))

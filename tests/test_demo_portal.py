@@ -9,11 +9,12 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import requests
 
-from commune_dx.demo_portal.server import RunningPortal, start_demo_portal
+from demo_portal.server import RunningPortal, start_demo_portal
 from tests.conftest_portal import TOKEN, PortalSession, portal_fixture, reset
 
 shared_portal = portal_fixture()
@@ -286,7 +287,7 @@ def test_command_line_serves_until_sigterm() -> None:
         [
             sys.executable,
             "-m",
-            "commune_dx.demo_portal",
+            "demo_portal",
             "--port",
             "0",
             "--token",
@@ -314,3 +315,24 @@ def test_command_line_serves_until_sigterm() -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_demo_portal_is_a_package_of_its_own() -> None:
+    """The demo portal stands in for the provincial portal: it must not lean on the pipeline's
+    code (nor on the bench's), or a pipeline bug could hide behind a matching portal bug."""
+    import ast
+
+    import demo_portal
+
+    package_dir = Path(demo_portal.__file__).resolve().parent
+    borrowed = []
+    for path in sorted(package_dir.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            borrowed += [f"{path.name}: {n}" for n in names if n.split(".")[0] in {"commune_dx", "bench"}]
+    assert len(list(package_dir.glob("*.py"))) >= 10
+    assert borrowed == []

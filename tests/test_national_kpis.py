@@ -18,12 +18,12 @@ import duckdb
 import pytest
 
 from bench.loading_limits import pull_results_of
-from commune_dx.demo_portal.national_data import build_national_dataset
-from commune_dx.demo_portal.reference import read_province_codes
-from commune_dx.demo_portal.task_data import CENTRAL_COMPLETED, CENTRAL_TASKS
+from bench.national_data import build_national_dataset
 from commune_dx.nightly import load, validate
 from commune_dx.pulling import landing_run_dir
 from commune_dx.settings import DBT_PROJECT_DIR, Settings
+from demo_portal.reference import read_province_codes
+from demo_portal.task_data import CENTRAL_COMPLETED, CENTRAL_TASKS
 
 AS_OF = "2025-09-21"
 KEY = "national-kpis"

@@ -6,9 +6,9 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from commune_dx.demo_portal.demo_data import build_demo_dataset
-from commune_dx.demo_portal.task_data import PHASE_ONE_GREEN_SINCE
 from commune_dx.settings import MART_TABLES
+from demo_portal.demo_data import build_demo_dataset
+from demo_portal.task_data import PHASE_ONE_GREEN_SINCE
 from tests.conftest import connection_json, marts_digest, run_night_cli
 
 pytestmark = pytest.mark.e2e

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-from commune_dx.demo_portal.server import start_demo_portal
 from commune_dx.notifying import failed_units
+from demo_portal.server import start_demo_portal
 from tests.conftest import DEMO_AS_OF, connection_json, run_night_cli
 
 DOWN_UNIT = "04792"

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from commune_dx.demo_portal.server import start_demo_portal
 from commune_dx.portal_client import (
     ConnectionConfigError,
     PortalAuthError,
@@ -25,6 +24,7 @@ from commune_dx.portal_client import (
     RetryPolicy,
 )
 from commune_dx.pulling import pull_unit
+from demo_portal.server import start_demo_portal
 
 FAST = RetryPolicy(max_attempts=8, backoff_base=0.01, backoff_max=0.05)
 

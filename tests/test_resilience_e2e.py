@@ -14,8 +14,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from commune_dx.demo_portal.server import start_demo_portal
 from commune_dx.settings import MART_TABLES, REPO_ROOT
+from demo_portal.server import start_demo_portal
 from tests.conftest import (
     DEMO_AS_OF,
     NIGHTLY_MARTS,

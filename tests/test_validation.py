@@ -293,8 +293,8 @@ def _tricky_payloads():
 
 
 def test_fast_schema_check_never_passes_what_jsonschema_rejects():
-    from commune_dx.demo_portal import build_demo_dataset
     from commune_dx.validation import fast_form_check, form_validator
+    from demo_portal import build_demo_dataset
 
     payloads = [(s["form"], s["payload"]) for s in build_demo_dataset().submissions]
     payloads += [(item["form"], item["payload"]) for _, item, _ in CASES

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 import duckdb
 import pytest
 
-from commune_dx.demo_portal.demo_data import DemoDataset
-from commune_dx.demo_portal.server import start_demo_portal
+from demo_portal.demo_data import DemoDataset
+from demo_portal.server import start_demo_portal
 from tests.conftest import connection_json, run_night_cli
 from tests.test_validation import CASES, TASKS, UNITS
 

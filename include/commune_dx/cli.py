@@ -158,7 +158,7 @@ def _configured_portal(env: dict[str, str]) -> bool:
 
 @contextmanager
 def demo_portal() -> Iterator[object]:
-    from commune_dx.demo_portal.server import start_demo_portal
+    from demo_portal.server import start_demo_portal
 
     say("demo portal: starting on loopback …")
     portal = start_demo_portal(host="127.0.0.1", port=0, token=DEMO_TOKEN)

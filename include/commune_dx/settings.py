@@ -20,7 +20,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_DIR = Path(__file__).resolve().parent
 CONTRACT_DIR = PACKAGE_DIR / "contract"
 FORMS_DIR = CONTRACT_DIR / "forms"
-REFERENCE_DIR = PACKAGE_DIR / "reference_data"
+# Shared with the demo portal, which reads the same communes list (include/reference_data).
+REFERENCE_DIR = PACKAGE_DIR.parent / "reference_data"
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 EXPECTATIONS_DIR = REPO_ROOT / "expectations"
 # The project's Airflow settings, read by the CLI (and written into airflow.cfg) and by Compose.
@@ -30,8 +31,13 @@ PORTAL_CONN_ID = "commune_portal"
 PORTAL_POOL = "commune_portal"
 LOCAL_TZ = "Asia/Ho_Chi_Minh"
 KNOWN_FORM_VERSIONS = {1}
-FORMS = ("task_report", "connectivity_report", "digital_skills_report", "public_service_report",
-         "capacity_report")
+FORMS = (
+    "task_report",
+    "connectivity_report",
+    "digital_skills_report",
+    "public_service_report",
+    "capacity_report",
+)
 MONTHLY_FORMS = ("connectivity_report", "digital_skills_report", "public_service_report")
 QUARTERLY_FORMS = ("capacity_report",)
 COMMUNE_LEVEL_TYPES = ("xa", "phuong", "dac_khu")
@@ -172,8 +178,9 @@ class Settings:
             task_retries=_env_int("COMMUNE_TASK_RETRIES", 2),
             retry_delay_seconds=_env_int("COMMUNE_RETRY_DELAY_SECONDS", 60),
             default_as_of_date=os.environ.get("COMMUNE_DEFAULT_AS_OF_DATE", ""),
-            notify_emails=tuple(a.strip() for a in os.environ.get("COMMUNE_NOTIFY_EMAILS", "").split(",")
-                                if a.strip()),
+            notify_emails=tuple(
+                a.strip() for a in os.environ.get("COMMUNE_NOTIFY_EMAILS", "").split(",") if a.strip()
+            ),
             notify_from=os.environ.get("COMMUNE_NOTIFY_FROM") or "commune-dx@localhost",
             notify_failed_units=_env_int("COMMUNE_NOTIFY_FAILED_UNITS", 0),
             pull_queue=os.environ.get("COMMUNE_PULL_QUEUE") or "default",

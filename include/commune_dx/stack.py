@@ -371,7 +371,7 @@ def start(stack: Stack) -> None:
     if stack.celery:
         start_redis(stack)
     if stack.demo:
-        _spawn(stack, "demo-portal", [sys.executable, "-m", "commune_dx.demo_portal", "--host", "127.0.0.1",
+        _spawn(stack, "demo-portal", [sys.executable, "-m", "demo_portal", "--host", "127.0.0.1",
                                       "--port", str(stack.portal_port), "--token", DEMO_TOKEN,
                                       "--now", DEMO_CLOCK])
         _wait_for(f"http://127.0.0.1:{stack.portal_port}/api/v1/health", "the demo portal",

@@ -26,28 +26,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from commune_dx.demo_portal.capacity_data import add_capacity_mess, file_capacity_reports
-from commune_dx.demo_portal.monthly_data import (
+from demo_portal.capacity_data import add_capacity_mess, file_capacity_reports
+from demo_portal.monthly_data import (
     DEAD_ZONE_VILLAGES_2025_08,
     add_monthly_mess,
     assign_commune_roles,
     file_monthly_reports,
 )
-from commune_dx.demo_portal.reference import (
+from demo_portal.reference import (
     COMMUNES_CSV,
     AgencyRow,
     CommuneRow,
     read_agencies,
     read_communes,
 )
-from commune_dx.demo_portal.submission_log import (
+from demo_portal.submission_log import (
     DATA_END,
     FIGURES_AS_OF,
     Record,
     SubmissionLog,
     seeded_rng,
 )
-from commune_dx.demo_portal.task_data import (
+from demo_portal.task_data import (
     CENTRAL_COMPLETED,
     CENTRAL_TASKS,
     TaskPlan,

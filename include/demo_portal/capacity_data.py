@@ -19,7 +19,7 @@ import copy
 import random
 from datetime import date
 
-from commune_dx.demo_portal.submission_log import (
+from demo_portal.submission_log import (
     Payload,
     RolePicker,
     SubmissionLog,

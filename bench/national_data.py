@@ -27,8 +27,8 @@ import random
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
-from commune_dx.demo_portal.demo_data import DemoDataset, build_province_data
-from commune_dx.demo_portal.monthly_data import (
+from demo_portal.demo_data import DemoDataset, build_province_data
+from demo_portal.monthly_data import (
     MONTHLY_FORMS,
     MONTHLY_PERIODS,
     CommuneProfile,
@@ -37,8 +37,8 @@ from commune_dx.demo_portal.monthly_data import (
     digital_skills_payload,
     public_service_payload,
 )
-from commune_dx.demo_portal.reference import CommuneRow, read_communes, read_province_codes
-from commune_dx.demo_portal.submission_log import (
+from demo_portal.reference import CommuneRow, read_communes, read_province_codes
+from demo_portal.submission_log import (
     FORM_PREFIX,
     Payload,
     Record,
@@ -46,7 +46,7 @@ from commune_dx.demo_portal.submission_log import (
     seeded_rng,
     stamp,
 )
-from commune_dx.demo_portal.task_data import TaskPlan, task_report_payload
+from demo_portal.task_data import TaskPlan, task_report_payload
 
 FIRST_PERIOD = "2024-09"
 LAST_PERIOD = "2025-09"

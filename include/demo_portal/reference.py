@@ -1,6 +1,6 @@
 """Read the bundled reference data the demo portal's units are built from.
 
-The CSVs in ``commune_dx/reference_data`` may start with a UTF-8 BOM, keep codes as text
+The CSVs in ``reference_data`` may start with a UTF-8 BOM, keep codes as text
 (leading zeros matter) and are NFC-normalised here whatever form the file uses.
 """
 

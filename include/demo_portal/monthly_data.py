@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from commune_dx.demo_portal.reference import CommuneRow
-from commune_dx.demo_portal.submission_log import (
+from demo_portal.reference import CommuneRow
+from demo_portal.submission_log import (
     Payload,
     RolePicker,
     SubmissionLog,

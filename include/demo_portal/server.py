@@ -13,7 +13,7 @@ From Python::
         portal.set_clock("2025-09-22T01:00:00+07:00")
         requests.get(f"{portal.url}/api/v1/units", headers={"Authorization": "Bearer demo-token"})
 
-From a shell: ``python -m commune_dx.demo_portal --port 8765 --token demo-token``.
+From a shell: ``python -m demo_portal --port 8765 --token demo-token``.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ from types import FrameType, TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from commune_dx.demo_portal.demo_data import DemoDataset, build_demo_dataset
-from commune_dx.demo_portal.faults import HOSTILE_MODES, Fault, FaultInjector, FaultSettings
-from commune_dx.demo_portal.listing import (
+from demo_portal.demo_data import DemoDataset, build_demo_dataset
+from demo_portal.faults import HOSTILE_MODES, Fault, FaultInjector, FaultSettings
+from demo_portal.listing import (
     BadListingRequest,
     SubmissionIndex,
     encode_page_token,
@@ -56,8 +56,17 @@ ROUTES: dict[str, tuple[str, ...]] = {
     f"{API}/submissions": ("GET",),
     CONTROL_PATH: ("GET", "POST"),
 }
-FAULT_FIELDS = ("fail_503", "fail_429", "fail_drop", "latency_ms", "down_units", "retry_after_s",
-                "hostile_units", "drip_ms", "units_listing")
+FAULT_FIELDS = (
+    "fail_503",
+    "fail_429",
+    "fail_drop",
+    "latency_ms",
+    "down_units",
+    "retry_after_s",
+    "hostile_units",
+    "drip_ms",
+    "units_listing",
+)
 # Entries of /units whose unit code is not valid (units_listing "invalid_codes").
 INVALID_UNIT_ENTRIES = [
     {"unit_code": "../etc", "unit_name": "Path", "unit_type": "xa", "province_code": "25"},
@@ -224,8 +233,9 @@ def hostile_listing(state: PortalState, params: dict[str, list[str]], mode: str)
         value = HOSTILE_RETRY_AFTER[(seen // 2) % len(HOSTILE_RETRY_AFTER)]
         return error_reply(429, "rate_limited", "too many requests", **{"Retry-After": value})
     try:
-        first = parse_listing_query({k: v for k, v in params.items() if k != "page_token"},
-                                    state.unit_codes, state.clock)
+        first = parse_listing_query(
+            {k: v for k, v in params.items() if k != "page_token"}, state.unit_codes, state.clock
+        )
     except BadListingRequest as error:
         return error_reply(400, "bad_request", str(error))
     page = state.index.page(first)
@@ -235,8 +245,7 @@ def hostile_listing(state: PortalState, params: dict[str, list[str]], mode: str)
     if mode == "stuck_cursor":
         return Reply(200, _listing_body(items, f"cursor-{seen}"))
     if mode == "drip":
-        return Reply(200, _listing_body(items, None),
-                     drip_seconds=state.faults.settings.drip_ms / 1000)
+        return Reply(200, _listing_body(items, None), drip_seconds=state.faults.settings.drip_ms / 1000)
     if mode == "item_not_object":
         return Reply(200, _listing_body([*items, b"42"], None))
     if items and mode != "bad_retry_after":
@@ -567,7 +576,7 @@ def start_demo_portal(
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m commune_dx.demo_portal",
+        prog="python -m demo_portal",
         description="Serve the demo Commune Reporting API (contract/openapi.yaml) on loopback.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -575,14 +584,6 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--token", default=DEFAULT_TOKEN, help="bearer token clients must send")
     parser.add_argument("--province", default="25", help="province code (default 25, Phú Thọ)")
     parser.add_argument("--seed", type=int, default=57, help="demo data seed (default 57)")
-    parser.add_argument(
-        "--national",
-        action="store_true",
-        help="serve the national benchmark data (every province, a year of history) instead of --province",
-    )
-    parser.add_argument(
-        "--provinces", default="", help="with --national: comma-separated province codes (default all)"
-    )
     parser.add_argument("--now", default=None, help="portal clock, RFC 3339 (default: serve everything)")
     parser.add_argument("--fail-503", type=float, default=0.0, help="rate of 503 answers (0–1)")
     parser.add_argument("--fail-429", type=float, default=0.0, help="rate of 429 answers (0–1)")
@@ -597,16 +598,14 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the demo portal in the foreground until SIGINT or SIGTERM."""
+def main(argv: list[str] | None = None, dataset: DemoDataset | None = None, label: str = "") -> int:
+    """Run the demo portal in the foreground until SIGINT or SIGTERM.
+
+    ``dataset`` replaces the province's demo data: the benchmark serves its national history
+    this way (``python -m bench.national_portal``) without the portal knowing about it.
+    """
     args = _parse_args(argv)
     down = [code.strip() for code in args.down_units.split(",") if code.strip()]
-    dataset = None
-    if args.national:
-        from commune_dx.demo_portal.national_data import build_national_dataset
-
-        provinces = [code.strip() for code in args.provinces.split(",") if code.strip()]
-        dataset = build_national_dataset(provinces or None, seed=args.seed)
     try:
         portal = start_demo_portal(
             args.host,
@@ -630,7 +629,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     data = portal.dataset
     print(
-        f"demo portal: {'national' if args.national else f'province {args.province}'}, "
+        f"demo portal: {label or f'province {args.province}'}, "
         f"{len(data.units)} units, {len(data.tasks)} "
         f"tasks, {len(data.submissions)} submission versions",
         file=sys.stderr,

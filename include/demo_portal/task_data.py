@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any
 
-from commune_dx.demo_portal.submission_log import (
+from demo_portal.submission_log import (
     DATA_END,
     FIGURES_AS_OF,
     Payload,
