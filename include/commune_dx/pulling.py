@@ -112,9 +112,8 @@ def make_batches(
 ) -> list[dict[str, Any]]:
     """Split units into even batches of at most ``units_per_batch`` for the mapped pull; each
     unit carries its watermark. Few, large batches, since each mapped task costs a process and
-    Airflow's bookkeeping (bench: 500 instead of 150 units a batch took the national pull from
-    17 s to 11 s); the default, 1,000, makes the country's 3,337 units four batches, one per
-    slot of pool ``commune_portal``."""
+    Airflow's bookkeeping (``bench/`` measures it); the default, 1,000, makes the country's
+    3,337 units four batches, one per slot of pool ``commune_portal``."""
     if not unit_codes:
         return []
     count = -(-len(unit_codes) // max(1, units_per_batch))
@@ -222,7 +221,7 @@ def pull_batch(
 
     def work() -> None:
         # One client (one keep-alive connection) per worker, reused for its units: a client
-        # per unit cost a new connection and session each (bench: 11.9 s -> 10.3 s national).
+        # per unit cost a new connection and session each.
         with PortalClient(config, retry=retry, max_page_bytes=settings.max_page_bytes,
                           max_submission_bytes=settings.max_submission_bytes, stop=stop) as client:
             while not stop.is_set():

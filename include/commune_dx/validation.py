@@ -113,7 +113,7 @@ def _is_date(value: str) -> bool:
 
 @cache
 def fast_form_check(form: str) -> Any:
-    """A compiled validator (~20x faster) used to pass sound payloads quickly; anything it
+    """A compiled validator used to pass sound payloads quickly; anything it
     rejects goes to :func:`form_validator` for the full list of reasons. The forms use no
     keyword beyond draft 7, which fastjsonschema compiles."""
     schema = {k: v for k, v in _form_schema(form).items() if k != "$schema"}
@@ -318,7 +318,7 @@ def run_gx_suites(
     With ``docs_dir``, the night's results are also rendered as GX Data Docs there.
     """
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-    import great_expectations as gx  # imported here: ~5 s, paid once per night
+    import great_expectations as gx  # imported here: slow, paid once per night
     import pandas as pd
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.resource_identifiers import (
@@ -380,8 +380,7 @@ def run_gx_suites(
                     reasons[hit["key"]].append(f"{prefix}{reason}")
     if docs_dir is not None and rendered:
         # One Data Docs build for the night's suites, not one per checkpoint (UpdateDataDocsAction):
-        # each build renders the site's templates anew (national first night: validate 9.9 s ->
-        # 8.4 s).
+        # each build renders the site's templates anew.
         context.build_data_docs(site_names=["nightly"], resource_identifiers=rendered)
     return reasons
 
@@ -422,7 +421,7 @@ def validate_versions(
         except RecursionError:
             found = ["the version is nested too deeply to check (a hostile or broken record)"]
         reasons[version.key] = found
-    if any(frames.values()):  # a night with nothing for GX does not pay its import (~5 s)
+    if any(frames.values()):  # a night with nothing for GX does not pay its import
         for key, gx_reasons in run_gx_suites(frames, docs_dir, run_name).items():
             reasons[key].extend(gx_reasons)
     return [

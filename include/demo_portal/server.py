@@ -370,7 +370,7 @@ class PortalRequestHandler(BaseHTTPRequestHandler):
     """Routes one request at a time on a kept-alive HTTP/1.1 connection."""
 
     protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # without it, keep-alive stalls ~40 ms per response
+    disable_nagle_algorithm = True  # without it, Nagle's algorithm stalls each small keep-alive response
     timeout = 60  # idle kept-alive connections are closed after a minute
     server_version = "CommuneDemoPortal/1.0"
     server: PortalHTTPServer
