@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench.national_data import FIRST_PERIOD, LAST_PERIOD, build_national_dataset
+from bench.national_data import ACTIVE_FROM, FIRST_PERIOD, LAST_PERIOD, build_national_dataset
 from demo_portal.server import main as serve
 
 
@@ -22,11 +22,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--last-period", default=LAST_PERIOD, help=f"last history month (default {LAST_PERIOD})"
     )
+    parser.add_argument(
+        "--active-from", default=ACTIVE_FROM, help=f"units active from (default {ACTIVE_FROM})"
+    )
     parser.add_argument("--seed", type=int, default=57)
     args, rest = parser.parse_known_args(argv)
     provinces = [code.strip() for code in args.provinces.split(",") if code.strip()]
     dataset = build_national_dataset(
-        provinces or None, first_period=args.first_period, last_period=args.last_period, seed=args.seed
+        provinces or None,
+        first_period=args.first_period,
+        last_period=args.last_period,
+        active_from=args.active_from,
+        seed=args.seed,
     )
     return serve(rest, dataset=dataset, label="national")
 
