@@ -25,6 +25,7 @@ import pytest
 import requests
 import yaml
 
+from commune_dx.report import STATUS_LABELS
 from commune_dx.settings import REPO_ROOT
 from tests.conftest import DEMO_AS_OF, connection_json, run_night_cli
 
@@ -225,10 +226,12 @@ CHECKS: dict[str, tuple[Callable[[list[dict]], list[tuple]], str]] = {
         lambda rows: sorted((r["period"], r["form"], rounded(r["reporting_rate"])) for r in rows),
         "SELECT period, form, round(reporting_rate, 9) FROM marts.reporting_rate ORDER BY ALL"),
     "communes": (
-        lambda rows: [(r["unit_code"], r["unit_name"], r["status"], rounded(r["reporting_rate"]),
+        # The dashboard words the ranking as the report does (STATUS_LABELS), never "green".
+        lambda rows: [(r["unit_code"], r["unit_name"], r["status_label"], rounded(r["reporting_rate"]),
                        r["dead_zone_villages"]) for r in rows],
-        "SELECT unit_code, unit_name, status, round(reporting_rate, 9), dead_zone_villages"
-        " FROM marts.commune_scorecard"
+        "SELECT unit_code, unit_name, CASE status "
+        + " ".join(f"WHEN '{status}' THEN '{label}'" for status, label in STATUS_LABELS.items())
+        + " END, round(reporting_rate, 9), dead_zone_villages FROM marts.commune_scorecard"
         " WHERE as_of_date = (SELECT max(as_of_date) FROM marts.commune_scorecard)"
         " ORDER BY unit_code"),
 }
