@@ -73,11 +73,11 @@ bi-setup: $(BI_STAMP)
 bi: $(BI_STAMP)
 	@deploy/superset/run-local.sh
 
-# Test-only system packages from Debian: chromium renders the HTML report (tests/test_report.py)
-# and, driven by chromium-driver, the Superset dashboard (tests/test_superset.py); docker-compose
-# (a Compose client, no engine) validates docker-compose.yaml (tests/test_compose.py); postgresql
-# runs the stack of `make up` (tests/test_stack_e2e.py), redis-server its Celery broker
-# (tests/test_celery_e2e.py).
+# Test-only system packages from Debian: chromium renders the HTML report (tests/test_report.py,
+# tests/e2e/test_report_of_a_night.py) and, driven by chromium-driver, the Superset dashboard
+# (tests/e2e/test_superset.py); docker-compose (a Compose client, no engine) validates
+# docker-compose.yaml (tests/test_compose.py); postgresql runs the stack of `make up`
+# (tests/e2e/test_stack.py), redis-server its Celery broker (tests/e2e/test_celery.py).
 test-system-packages:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \

@@ -1,5 +1,5 @@
 """Open a Superset dashboard in headless Chromium, logged in, and screenshot it once every chart
-has rendered (run by tests/test_superset.py with .venv-bi's Python, which has Selenium as a
+has rendered (run by tests/e2e/test_superset.py with .venv-bi's Python, which has Selenium as a
 Superset dependency; the driver is Debian's chromium-driver).
 
 Prints one JSON line: {"charts": n, "rendered": n, "errors": [...], "screenshot": path}.

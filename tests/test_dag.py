@@ -65,20 +65,6 @@ def test_the_default_schedule_is_01_00_local(dag):
     assert all(task.execution_timeout == timedelta(hours=2) for task in dag.tasks)
 
 
-def test_portal_and_data_errors_fail_without_retry_other_errors_keep_theirs():
-    from airflow.sdk.exceptions import AirflowFailException
-
-    from commune_dx.portal_client import PortalUnreachable
-    from commune_dx.retrying import no_retry_on_pipeline_errors
-
-    with pytest.raises(AirflowFailException, match="PortalUnreachable: the portal is down"):
-        with no_retry_on_pipeline_errors():
-            raise PortalUnreachable("the portal is down")
-    with pytest.raises(ConnectionRefusedError):
-        with no_retry_on_pipeline_errors():
-            raise ConnectionRefusedError("api-server not listening yet")
-
-
 def test_the_steps_that_open_the_duckdb_files_go_to_the_warehouse_queue(monkeypatch):
     """CeleryExecutor: pulls on the queue any worker serves, the rest on the warehouse owner's."""
     from airflow.dag_processing.dagbag import DagBag

@@ -1,10 +1,11 @@
-"""Plain parts of the nightly steps: the /units guard and the retention of landing runs, logs
-and Data Docs pages."""
+"""Plain parts of the nightly steps: the night's as-of date, the /units guard and the retention of
+landing runs, logs and Data Docs pages."""
 
 from __future__ import annotations
 
 import os
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,13 @@ def test_files_older_than_the_retention_are_removed_and_the_raw_layer_kept(tmp_p
     assert not old_run.exists() and not old_log.exists() and not page.parent.parent.exists()
     assert new_run.exists() and current.exists() and new_log.exists()
     assert settings.working_db.exists() and (settings.gx_docs_dir / "index.html").exists()
+
+
+def test_as_of_defaults_to_the_local_day_before_the_logical_date():
+    from commune_dx.nightly import resolve_as_of_date
+
+    # 18:30 UTC on 21 Sep is 01:30 on 22 Sep in Hà Nội: the last complete local day is the 21st.
+    assert resolve_as_of_date(None, datetime(2025, 9, 21, 18, 30, tzinfo=UTC)) == "2025-09-21"
+    assert resolve_as_of_date("2025-09-01", None) == "2025-09-01"
+    with pytest.raises(PipelineError, match="not a date"):
+        resolve_as_of_date("21/09/2025", None)

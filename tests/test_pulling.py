@@ -1,16 +1,16 @@
-"""Pure parts of the pull: connection parsing, unit-code safety, batching, as-of resolution."""
+"""The pull: connection parsing, unit-code safety, batching, and hostile units of the real demo
+portal."""
 
 from __future__ import annotations
 
 import signal
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from commune_dx.nightly import resolve_as_of_date
 from commune_dx.portal_client import ConnectionConfigError, PipelineError, PortalClient, PortalConfig
 from commune_dx.pulling import make_batches, pull_batch, pull_unit, run_key, safe_unit_code
 from commune_dx.settings import Settings
@@ -68,14 +68,6 @@ def test_run_key_is_file_safe():
     assert run_key("2025-09-21", "manual__2025-09-22T01:00:00+07:00") == (
         "2025-09-21__manual__2025-09-22T01_00_00_07_00"
     )
-
-
-def test_as_of_defaults_to_the_local_day_before_the_logical_date():
-    # 18:30 UTC on 21 Sep is 01:30 on 22 Sep in Hà Nội: the last complete local day is the 21st.
-    assert resolve_as_of_date(None, datetime(2025, 9, 21, 18, 30, tzinfo=UTC)) == "2025-09-21"
-    assert resolve_as_of_date("2025-09-01", None) == "2025-09-01"
-    with pytest.raises(PipelineError, match="not a date"):
-        resolve_as_of_date("21/09/2025", None)
 
 
 # -- pulling against hostile units of the real demo portal (issue 16) -------------------------

@@ -327,19 +327,3 @@ def test_a_version_that_is_no_object_or_too_deep_is_invalid_not_an_error():
     assert reasons["list"] == ["the version is a JSON array, not an object"]
     assert reasons["unreadable"] == ["the record is nested too deeply to read"]
     assert reasons["deep"] == ["the version is nested too deeply to check (a hostile or broken record)"]
-
-
-def test_validation_and_load_share_one_rfc3339_check():
-    import duckdb
-
-    from commune_dx.loading import PARSED_LANDING
-    from commune_dx.timestamps import RFC3339_PATTERN, parse_rfc3339
-
-    assert RFC3339_PATTERN in PARSED_LANDING
-    con = duckdb.connect()
-    for text in ["2025-09-03T09:00:00+07:00", "2025-09-03t02:00:00z", "2025-09-03 09:00:00+07:00",
-                 "2025-09-03T09:00:00", "2025-02-30T09:00:00Z", "2025-09-03T09:00:00.5-03:30"]:
-        stored = con.execute(
-            f"SELECT CASE WHEN regexp_matches(?, '{RFC3339_PATTERN}') "
-            "THEN TRY_CAST(upper(?) AS TIMESTAMPTZ) END", [text, text]).fetchone()[0]
-        assert (stored is None) == (parse_rfc3339(text) is None), text

@@ -25,7 +25,7 @@ from demo_portal.demo_data import build_demo_dataset
 from demo_portal.server import RunningPortal
 from tests.conftest_portal import TOKEN, PortalSession, portal_fixture, reset
 
-OPENAPI = Path(__file__).resolve().parents[1] / "include" / "commune_dx" / "contract" / "openapi.yaml"
+OPENAPI = Path(__file__).resolve().parents[2] / "include" / "commune_dx" / "contract" / "openapi.yaml"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 UNIT_CODES = sorted(unit["unit_code"] for unit in build_demo_dataset().units)
 

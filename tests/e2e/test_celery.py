@@ -18,7 +18,7 @@ import pytest
 
 from commune_dx import stack as st
 from tests.conftest import DEMO_AS_OF, marts_digest
-from tests.test_stack_e2e import RUN_WAIT_SECONDS, _api
+from tests.e2e.test_stack import RUN_WAIT_SECONDS, _api
 
 pytestmark = pytest.mark.e2e
 

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.e2e
 UNREACHABLE_BY_PULL = {"unknown unit", "capacity unknown unit", "unit_code not a string"}
 # The corpus gives each version its own updated_at (the portal's clock and order need one), so
 # the cases of a malformed updated_at are left to tests/test_validation.py and to the hostile
-# portal's night in tests/test_resilience_e2e.py, which serves such versions as they are.
+# portal's night in tests/e2e/test_resilience.py, which serves such versions as they are.
 OWN_UPDATED_AT = {"updated_at without offset", "updated_at month 13"}
 
 

@@ -22,7 +22,7 @@ from jsonschema import Draft202012Validator
 
 from demo_portal.demo_data import DemoDataset, build_demo_dataset
 
-FORMS_DIR = Path(__file__).resolve().parents[1] / "include" / "commune_dx" / "contract" / "forms"
+FORMS_DIR = Path(__file__).resolve().parents[2] / "include" / "commune_dx" / "contract" / "forms"
 LOCAL = timezone(timedelta(hours=7))
 AS_OF = date(2025, 9, 21)
 DATA_END = datetime(2025, 9, 21, 23, 0, tzinfo=LOCAL)
