@@ -208,7 +208,7 @@ def test_load_run_parses_what_read_json_parses_and_is_idempotent(tmp_path: Path,
         " FROM raw.validation_results)"
     ).fetchone()
     con.close()
-    lines = landing.validation_path(run_dir).read_text(encoding="utf-8").splitlines()
+    lines = (run_dir / landing.VALIDATION).read_text(encoding="utf-8").splitlines()
     invalid = sum(1 for line in lines if not json.loads(line)["is_valid"])
     assert counts == (versions, versions, versions, invalid) and invalid > 0
 

@@ -25,10 +25,8 @@ def test_the_layout_is_the_one_the_docs_and_the_celery_workers_share(tmp_path):
     run = landing.run_dir(tmp_path, key)
     assert run == tmp_path / "landing" / "2025-09-21__manual__2025-09-22T01_00_00_07_00"
     assert landing.units_dir(run) == run / "units"
-    assert landing.units_snapshot(run) == run / "units.json"
-    assert landing.tasks_snapshot(run) == run / "tasks.json"
-    assert landing.line_map_path(run) == run / "landed_lines.csv"
-    assert landing.validation_path(run) == run / "validation.jsonl"
+    assert (landing.UNITS_SNAPSHOT, landing.TASKS_SNAPSHOT) == ("units.json", "tasks.json")
+    assert (landing.LINE_MAP, landing.VALIDATION) == ("landed_lines.csv", "validation.jsonl")
     assert landing.unit_files_glob(run) == str(run / "units" / "*.jsonl")
 
 
@@ -38,7 +36,7 @@ def test_snapshots_round_trip_in_nfc_text_as_written(tmp_path):
     tasks = [{"task_code": "T1", "title": "Số hoá hồ sơ"}]
     landing.write_snapshots(run, units, tasks)
     assert landing.read_snapshots(run) == (units, tasks)
-    assert "Việt Trì" in landing.units_snapshot(run).read_text(encoding="utf-8")  # not \\u-escaped
+    assert "Việt Trì" in (run / landing.UNITS_SNAPSHOT).read_text(encoding="utf-8")  # not \\u-escaped
 
 
 def test_unit_files_stream_in_and_read_back_line_by_line(tmp_path):
@@ -53,7 +51,7 @@ def test_unit_files_stream_in_and_read_back_line_by_line(tmp_path):
         ("A1", 1, '{"v":1}'), ("A1", 2, '{"v":"Ho\\u0300a"}'), ("B2", 1, '{"v":2}')]
     assert landed[1].item == {"v": "Hòa"}  # NFC
     assert landing.write_line_map(run, landed) == 3
-    assert landing.line_map_path(run).read_text(encoding="utf-8").splitlines() == [
+    assert (run / landing.LINE_MAP).read_text(encoding="utf-8").splitlines() == [
         "unit_file,line_no,content_hash,chars",
         *(f"{v.unit_file},{v.line_no},{landing.content_hash(v.record)},{len(v.record)}" for v in landed),
     ]
@@ -63,7 +61,7 @@ def test_unit_files_stream_in_and_read_back_line_by_line(tmp_path):
 def test_validation_verdicts_round_trip_one_a_line(tmp_path):
     run = landing.run_dir(tmp_path, "r")
     landing.write_validation(run, [("h1", True, []), ("h2", False, ["kỳ báo cáo: sai"])])
-    lines = landing.validation_path(run).read_text(encoding="utf-8").splitlines()
+    lines = (run / landing.VALIDATION).read_text(encoding="utf-8").splitlines()
     assert [json.loads(line) for line in lines] == [
         {"content_hash": "h1", "is_valid": True, "reasons": []},
         {"content_hash": "h2", "is_valid": False, "reasons": ["kỳ báo cáo: sai"]},
@@ -116,7 +114,7 @@ def test_a_folder_in_the_way_fails_the_write_and_leaves_nothing(tmp_path):
 def test_permissions_are_the_umask_s_unless_a_mode_is_given(tmp_path):
     umask = os.umask(0o022)
     try:
-        landing.write_json_atomic(tmp_path / "plain.json", {"a": 1})
+        landing.write_text_atomic(tmp_path / "plain.json", "{}")
         landing.write_text_atomic(tmp_path / "secrets.json", "{}", mode=0o600)
         landing.write_text_atomic(tmp_path / "secrets.json", '{"b": 2}', mode=0o600)  # replaced
     finally:

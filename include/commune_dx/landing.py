@@ -35,17 +35,14 @@ import msgspec
 
 from commune_dx.validation import nfc
 
+# A run folder's own files (``run_dir / landing.VALIDATION``); the unit files are under ``units/``.
 UNITS_SNAPSHOT = "units.json"
 TASKS_SNAPSHOT = "tasks.json"
-UNITS_DIR = "units"
-LINE_MAP_NAME = "landed_lines.csv"
-LINE_MAP_HEADER = "unit_file,line_no,content_hash,chars\n"
-VALIDATION_NAME = "validation.jsonl"
+LINE_MAP = "landed_lines.csv"
+VALIDATION = "validation.jsonl"
 TEMP_SUFFIX = ".tmp"  # an atomic write in progress: ``.<name>.<random>.tmp`` beside its target
 RUN_KEY_PATTERN = re.compile(r"[^A-Za-z0-9_.-]+")
 
-
-# --- the one atomic write ---------------------------------------------------------------------
 
 def fsync_path(path: Path) -> None:
     """Flush a file, or a directory entry after a rename, to disk."""
@@ -79,13 +76,9 @@ def atomic_writer(path: Path, *, binary: bool = False, mode: int | None = None) 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(path)
     try:
-        with open(tmp, "xb" if binary else "x", **({} if binary else {"encoding": "utf-8"})) as fh:
+        with open(tmp, "xb" if binary else "x", encoding=None if binary else "utf-8") as fh:
             yield fh
-            fh.flush()
-            if mode is not None:
-                os.fchmod(fh.fileno(), mode)
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        move_into_place(tmp, path, mode)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -100,18 +93,6 @@ def write_bytes_atomic(path: Path, data: bytes, mode: int | None = None) -> None
     with atomic_writer(path, binary=True, mode=mode) as fh:
         fh.write(data)
 
-
-def copy_file_atomic(source: Path, target: Path) -> None:
-    with source.open("rb") as src, atomic_writer(target, binary=True) as out:
-        shutil.copyfileobj(src, out)
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    with atomic_writer(path) as fh:
-        json.dump(data, fh, ensure_ascii=False)
-
-
-# --- paths ------------------------------------------------------------------------------------
 
 def landing_root(warehouse_dir: Path) -> Path:
     """The landing zone: one folder per run."""
@@ -129,7 +110,7 @@ def run_dir(warehouse_dir: Path, key: str) -> Path:
 
 def units_dir(run_dir: Path) -> Path:
     """Where a run's per-unit files live (apart from the run's own files)."""
-    return run_dir / UNITS_DIR
+    return run_dir / "units"
 
 
 def unit_files(run_dir: Path) -> list[Path]:
@@ -142,34 +123,16 @@ def unit_files_glob(run_dir: Path) -> str:
     return str(units_dir(run_dir) / "*.jsonl")
 
 
-def validation_path(run_dir: Path) -> Path:
-    return run_dir / VALIDATION_NAME
-
-
-def line_map_path(run_dir: Path) -> Path:
-    return run_dir / LINE_MAP_NAME
-
-
-def units_snapshot(run_dir: Path) -> Path:
-    return run_dir / UNITS_SNAPSHOT
-
-
-def tasks_snapshot(run_dir: Path) -> Path:
-    return run_dir / TASKS_SNAPSHOT
-
-
-# --- writers and readers ----------------------------------------------------------------------
-
 def write_snapshots(run_dir: Path, units: list[Any], tasks: list[Any]) -> None:
     """Write the run's ``/units`` and ``/tasks`` snapshots."""
-    write_json_atomic(units_snapshot(run_dir), units)
-    write_json_atomic(tasks_snapshot(run_dir), tasks)
+    write_text_atomic(run_dir / UNITS_SNAPSHOT, json.dumps(units, ensure_ascii=False))
+    write_text_atomic(run_dir / TASKS_SNAPSHOT, json.dumps(tasks, ensure_ascii=False))
 
 
 def read_snapshots(run_dir: Path) -> tuple[list[Any], list[Any]]:
     """The run's ``/units`` and ``/tasks`` snapshots, as preflight wrote them."""
-    units, tasks = (json.loads(path.read_text(encoding="utf-8"))
-                    for path in (units_snapshot(run_dir), tasks_snapshot(run_dir)))
+    units, tasks = (json.loads((run_dir / name).read_text(encoding="utf-8"))
+                    for name in (UNITS_SNAPSHOT, TASKS_SNAPSHOT))
     return units, tasks
 
 
@@ -181,7 +144,7 @@ def unit_writer(units_dir: Path, unit_code: str) -> Any:
 
 def write_validation(run_dir: Path, verdicts: Iterable[tuple[str, bool, list[str]]]) -> None:
     """Write ``validation.jsonl``: one ``{"content_hash", "is_valid", "reasons"}`` a line."""
-    with atomic_writer(validation_path(run_dir)) as fh:
+    with atomic_writer(run_dir / VALIDATION) as fh:
         for key, is_valid, reasons in verdicts:
             fh.write(json.dumps({"content_hash": key, "is_valid": is_valid, "reasons": reasons},
                                 ensure_ascii=False))
@@ -253,8 +216,8 @@ def write_line_map(run_dir: Path, versions: Iterable[LandedVersion]) -> int:
     """Write the run's line map (what validate leaves the load: where each landed version is and
     its sha256, so the load need not hash the records again); returns the number of rows."""
     rows = 0
-    with atomic_writer(line_map_path(run_dir)) as fh:
-        fh.write(LINE_MAP_HEADER)
+    with atomic_writer(run_dir / LINE_MAP) as fh:
+        fh.write("unit_file,line_no,content_hash,chars\n")
         for version in versions:
             fh.write(line_map_row(version))
             rows += 1

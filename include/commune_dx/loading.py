@@ -331,19 +331,19 @@ def load_run(
     con.execute("SET preserve_insertion_order = false")
     try:
         con.execute("BEGIN TRANSACTION")
-        con.execute(STAGE_CHECKED.format(validation=_sql_text(landing.validation_path(run_dir))))
+        con.execute(STAGE_CHECKED.format(validation=_sql_text(run_dir / landing.VALIDATION)))
         new = 0
         if files:
             file_list = "[" + ", ".join(map(_sql_text, files)) + "]"
             insert = INSERT_NEW_VERSIONS.replace("__FILES__", file_list).replace(
-                "__LINE_MAP__", _sql_text(landing.line_map_path(run_dir))
+                "__LINE_MAP__", _sql_text(run_dir / landing.LINE_MAP)
             )
             new = con.execute(insert, [now, run_id]).fetchone()[0]
         unchecked = con.execute(UNCHECKED, [now]).fetchone()[0]
         if unchecked:
             raise RuntimeError(
                 f"{unchecked} landed version(s) have no validation result in "
-                f"{landing.validation_path(run_dir)}: rerun the night (validate must run before load)"
+                f"{run_dir / landing.VALIDATION}: rerun the night (validate must run before load)"
             )
         con.execute(INSERT_NEW_RESULTS, [now, now])
         versions = sum(int(r["versions_received"] or 0) for r in pull_results)
@@ -384,7 +384,7 @@ def _replace_reference(con: duckdb.DuckDBPyConnection, run_dir: Path, now: datet
     con.execute(
         "INSERT INTO raw.units SELECT nfc_normalize(unit_code), nfc_normalize(unit_name), "
         "nfc_normalize(unit_type), nfc_normalize(province_code), population, active_from, active_to, ? "
-        f"FROM read_json({_sql_text(landing.units_snapshot(run_dir))}, columns = {{unit_code: 'VARCHAR', "
+        f"FROM read_json({_sql_text(run_dir / landing.UNITS_SNAPSHOT)}, columns = {{unit_code: 'VARCHAR', "
         "unit_name: 'VARCHAR', unit_type: 'VARCHAR', province_code: 'VARCHAR', population: 'BIGINT', "
         "active_from: 'DATE', active_to: 'DATE'})",
         [now],
@@ -395,7 +395,7 @@ def _replace_reference(con: duckdb.DuckDBPyConnection, run_dir: Path, now: datet
         "deadline, pulled_at, phase) SELECT nfc_normalize(task_code), nfc_normalize(title), "
         "nfc_normalize(task_group), nfc_normalize(source), nfc_normalize(assigned_unit_code), "
         "assigned_on, deadline, ?, phase "
-        f"FROM read_json({_sql_text(landing.tasks_snapshot(run_dir))}, columns = {{task_code: 'VARCHAR', "
+        f"FROM read_json({_sql_text(run_dir / landing.TASKS_SNAPSHOT)}, columns = {{task_code: 'VARCHAR', "
         "title: 'VARCHAR', task_group: 'VARCHAR', source: 'VARCHAR', assigned_unit_code: 'VARCHAR', "
         "assigned_on: 'DATE', deadline: 'DATE', phase: 'INTEGER'})",
         [now],
