@@ -247,12 +247,10 @@ def start_redis(stack: Stack) -> None:
     import redis
 
     server = redis_server()
-    stack.redis_dir.mkdir(parents=True, exist_ok=True)
     conf = stack.redis_dir / "redis.conf"
-    conf.touch(mode=0o600)
-    conf.write_text(f"bind 127.0.0.1\nport {stack.redis_port}\ndir {stack.redis_dir}\n"
-                    f"requirepass {_redis_password(stack)}\ndaemonize no\nsave \"\"\nappendonly no\n",
-                    encoding="utf-8")
+    write_text_atomic(conf, f"bind 127.0.0.1\nport {stack.redis_port}\ndir {stack.redis_dir}\n"
+                      f"requirepass {_redis_password(stack)}\ndaemonize no\nsave \"\"\nappendonly no\n",
+                      mode=0o600)
     _spawn(stack, "redis", [server, str(conf)])
     client = redis.Redis.from_url(broker_url(stack), socket_timeout=5)
     deadline = time.monotonic() + 60
@@ -346,7 +344,7 @@ def _spawn(stack: Stack, name: str, command: list[str], env: dict[str, str] | No
     proc = subprocess.Popen(command, env={**stack_env(stack), **(env or {})}, cwd=REPO_ROOT, stdout=log,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     log.close()
-    (stack.run_dir / f"{name}.pid").write_text(f"{proc.pid}\n", encoding="utf-8")
+    write_text_atomic(stack.run_dir / f"{name}.pid", f"{proc.pid}\n")
     return proc.pid
 
 
