@@ -27,12 +27,11 @@ READ_JSON_COLUMNS = (
 )
 
 
-def unit_files(run_dir: Path) -> list[Path]:
-    return sorted((run_dir / "units").glob("*.jsonl"))
-
-
 def pull_results_of(run_dir: Path) -> list[dict[str, Any]]:
     """The pull outcomes the load records, rebuilt from the landing files (every unit ok)."""
+    # Imported here, not at the top: the read_json measurement must not carry the pipeline's modules.
+    from commune_dx.landing import unit_files
+
     results = []
     for path in unit_files(run_dir):
         with path.open(encoding="utf-8") as fh:
@@ -51,6 +50,8 @@ def pull_results_of(run_dir: Path) -> list[dict[str, Any]]:
 
 def concatenate(run_dir: Path, out: Path) -> int:
     """Write every landing line of the run into one file; returns the number of lines."""
+    from commune_dx.landing import unit_files
+
     lines = 0
     with out.open("w", encoding="utf-8") as sink:
         for path in unit_files(run_dir):

@@ -51,6 +51,7 @@ from bench.measure import (
 )
 from bench.portal import PortalProcess
 from bench.results import write_results
+from commune_dx.landing import landing_root, unit_files_glob
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = REPO_ROOT / "bench"
@@ -224,7 +225,7 @@ class Bench:
         result["warehouse_bytes"] = directory_bytes(warehouse / "warehouse.duckdb")
         result["serving_bytes"] = directory_bytes(warehouse / "serving.duckdb")
         result["parquet_bytes"] = directory_bytes(warehouse / "marts")
-        result["landing_bytes"] = directory_bytes(warehouse / "landing")
+        result["landing_bytes"] = directory_bytes(landing_root(warehouse))
         pull_load = result["stages"]["pull"] + result["stages"]["load"]
         result["pull_load_seconds"] = round(pull_load, 3)
         if result.get("versions_landed") and pull_load:
@@ -388,7 +389,7 @@ class Bench:
         }
 
     def national_landing(self) -> Path:
-        landing = self.work / "nights" / "national-months_12" / "landing"
+        landing = landing_root(self.work / "nights" / "national-months_12")
         runs = sorted(landing.glob(f"{NATIONAL_AS_OF}__*"))
         if not runs:
             raise RuntimeError(f"no landing folder of the national night under {landing}")
@@ -405,7 +406,7 @@ class Bench:
         concatenate(run_dir, one_file)
         cases = {
             "load_run": ["load_run", "--run-dir", str(run_dir)],
-            "read_json_per_unit_files": ["read_json", "--source", str(run_dir / "units" / "*.jsonl")],
+            "read_json_per_unit_files": ["read_json", "--source", unit_files_glob(run_dir)],
             "read_json_one_file": ["read_json", "--source", str(one_file)],
         }
         block: dict[str, Any] = {"run_dir": str(run_dir)}

@@ -64,8 +64,8 @@ def _portal_config():
 
 def _night() -> tuple[str, str]:
     """This run's (as_of_date, run_key), the same in every task of the run."""
+    from commune_dx.landing import run_key
     from commune_dx.nightly import resolve_as_of_date
-    from commune_dx.pulling import run_key
 
     context = get_current_context()
     param = context["params"].get("as_of_date") or Settings.from_env().default_as_of_date

@@ -26,6 +26,7 @@ from bench.national_data import build_national_dataset, month_range, national_ta
 from bench.portal import PortalProcess
 from bench.results import SECTIONS, evaluate_targets, write_results
 from bench.run_bench import clock_for, next_days
+from commune_dx import landing
 from demo_portal.submission_log import listing_key
 
 SMALL_PROVINCE = "12"  # 38 communes, the smallest province of the reference list
@@ -142,31 +143,22 @@ def test_nightly_stages_and_counts() -> None:
 def _landing(tmp_path: Path, data) -> Path:
     """A landing folder as a night leaves it: the client's compact records, units, tasks and
     a validation result per version (a few invalid, with reasons)."""
-    from commune_dx.loading import content_hash, iter_landed_versions, write_line_map
-
-    run_dir = tmp_path / "landing"
-    (run_dir / "units").mkdir(parents=True)
-    (run_dir / "units.json").write_text(json.dumps(data.units, ensure_ascii=False), encoding="utf-8")
-    (run_dir / "tasks.json").write_text(json.dumps(data.tasks, ensure_ascii=False), encoding="utf-8")
-    results = []
+    run_dir = landing.run_dir(tmp_path, "smoke")
+    landing.write_snapshots(run_dir, data.units, data.tasks)
+    verdicts = []
     for unit in data.units:
         records = [
             json.dumps(v, ensure_ascii=False, separators=(",", ":"))
             for v in data.submissions
             if v["unit_code"] == unit["unit_code"]
         ]
-        (run_dir / "units" / f"{unit['unit_code']}.jsonl").write_text(
-            "".join(r + "\n" for r in records), encoding="utf-8"
-        )
+        with landing.unit_writer(landing.units_dir(run_dir), unit["unit_code"]) as fh:
+            fh.write("".join(r + "\n" for r in records).encode("utf-8"))
         for i, record in enumerate(records):
             reasons = ["payload: made up", "period: made up"] if i % 17 == 3 else []
-            results.append(
-                {"content_hash": content_hash(record), "is_valid": not reasons, "reasons": reasons}
-            )
-    (run_dir / "validation.jsonl").write_text(
-        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results), encoding="utf-8"
-    )
-    write_line_map(run_dir, iter_landed_versions(run_dir))
+            verdicts.append((landing.content_hash(record), not reasons, reasons))
+    landing.write_validation(run_dir, verdicts)
+    landing.write_line_map(run_dir, landing.iter_landed_versions(run_dir))
     return run_dir
 
 
@@ -200,7 +192,7 @@ def test_load_run_parses_what_read_json_parses_and_is_idempotent(tmp_path: Path,
     )
     con = duckdb.connect(str(db), read_only=True)
     con.execute("SET TimeZone = 'Asia/Ho_Chi_Minh'")
-    glob = str(run_dir / "units" / "*.jsonl").replace("'", "''")
+    glob = landing.unit_files_glob(run_dir).replace("'", "''")
     source = f"read_json('{glob}', format = 'newline_delimited', columns = {READ_JSON_COLUMNS})"
     differing = con.execute(
         f"SELECT count(*) FROM ((SELECT {ours} FROM raw.submission_versions EXCEPT ALL "
@@ -216,7 +208,7 @@ def test_load_run_parses_what_read_json_parses_and_is_idempotent(tmp_path: Path,
         " FROM raw.validation_results)"
     ).fetchone()
     con.close()
-    lines = (run_dir / "validation.jsonl").read_text(encoding="utf-8").splitlines()
+    lines = (run_dir / landing.VALIDATION).read_text(encoding="utf-8").splitlines()
     invalid = sum(1 for line in lines if not json.loads(line)["is_valid"])
     assert counts == (versions, versions, versions, invalid) and invalid > 0
 
@@ -224,7 +216,7 @@ def test_load_run_parses_what_read_json_parses_and_is_idempotent(tmp_path: Path,
 def test_loading_limits_command_line(tmp_path: Path, small_national) -> None:
     run_dir = _landing(tmp_path, small_national)
     for what, args in (
-        ("read_json", ["--source", str(run_dir / "units" / "*.jsonl")]),
+        ("read_json", ["--source", landing.unit_files_glob(run_dir)]),
         ("load_run", ["--run-dir", str(run_dir)]),
     ):
         done = subprocess.run(
@@ -309,7 +301,7 @@ def test_load_run_refuses_a_landing_line_changed_after_validation(tmp_path: Path
     from commune_dx.loading import load_run
 
     run_dir = _landing(tmp_path, small_national)
-    unit_file = sorted((run_dir / "units").glob("*.jsonl"))[0]
+    unit_file = landing.unit_files(run_dir)[0]
     lines = unit_file.read_text(encoding="utf-8").split("\n")
     lines[1] = lines[1].replace('"version":', '"version": ', 1)
     unit_file.write_text("\n".join(lines), encoding="utf-8")

@@ -7,14 +7,8 @@ import json
 import duckdb
 import pytest
 
-from commune_dx.loading import (
-    RAW_DDL,
-    content_hash,
-    iter_landed_versions,
-    parse_record,
-    stored_content_hashes,
-)
-from commune_dx.pulling import landing_units_dir
+from commune_dx.landing import content_hash, iter_landed_versions, parse_record, units_dir
+from commune_dx.loading import RAW_DDL, stored_content_hashes
 from commune_dx.validation import nfc
 
 
@@ -67,7 +61,7 @@ def test_parse_record_reads_as_nfc_of_json_loads(record):
 
 
 def test_landed_versions_are_parsed_only_when_asked(tmp_path):
-    units = landing_units_dir(tmp_path)
+    units = units_dir(tmp_path)
     units.mkdir(parents=True)
     (units / "U1.jsonl").write_text('{"a":"Ho\u0300a"}\n\n{not json\n', encoding="utf-8")
     landed = list(iter_landed_versions(tmp_path))  # a line that is not JSON does not stop this

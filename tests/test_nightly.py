@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from commune_dx import landing
 from commune_dx.nightly import check_units_listing, remove_expired_files
 from commune_dx.portal_client import PipelineError
 from commune_dx.settings import Settings
@@ -45,10 +46,9 @@ def test_files_older_than_the_retention_are_removed_and_the_raw_layer_kept(tmp_p
     monkeypatch.setenv("WAREHOUSE_DIR", str(tmp_path))
     monkeypatch.setenv("COMMUNE_RETENTION_DAYS", "30")
     settings = Settings.from_env()
-    old_run, new_run, current = (settings.landing_dir / name for name in ("old", "new", "current"))
+    old_run, new_run, current = (landing.run_dir(tmp_path, name) for name in ("old", "new", "current"))
     for run in (old_run, new_run, current):
-        (run / "units").mkdir(parents=True)
-        (run / "units" / "25001.jsonl").write_text("{}\n")
+        landing.write_snapshots(run, [], [])
     logs = settings.warehouse_dir / "logs"
     old_log, new_log = logs / "night-2025-08-01.log", logs / "night-2025-09-21.log"
     page = settings.gx_docs_dir / "validations" / "suite" / "run" / "page.html"

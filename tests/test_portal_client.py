@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from commune_dx.landing import TEMP_SUFFIX
 from commune_dx.portal_client import (
     ConnectionConfigError,
     PortalAuthError,
@@ -122,7 +123,7 @@ def test_a_failing_unit_keeps_what_it_received_and_reports_failure(faulty, tmp_p
         result = pull_unit(client, {"unit_code": "A25-SKHCN", "watermark": None}, tmp_path, 500)
     assert result.outcome == "failed" and "HTTP 503" in result.error
     assert (tmp_path / "A25-SKHCN.jsonl").read_text() == ""
-    assert not list(tmp_path.glob("*.part"))
+    assert not list(tmp_path.glob(f"*{TEMP_SUFFIX}"))
 
 
 FLOATS = "[0.0, -0.0, 1E2, 100.0, 0.1, 2.5e-3, 1e-4, 9.5e-05, 1e-05, 1e15, 9999999999999998.0, 1e16, 1.5e300]"

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from commune_dx.landing import run_key
 from commune_dx.portal_client import ConnectionConfigError, PipelineError, PortalClient, PortalConfig
-from commune_dx.pulling import make_batches, pull_batch, pull_unit, run_key, safe_unit_code
+from commune_dx.pulling import make_batches, pull_batch, pull_unit, safe_unit_code
 from commune_dx.settings import Settings
 from demo_portal.faults import HOSTILE_MODES
 from demo_portal.server import start_demo_portal

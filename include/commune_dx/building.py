@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from datetime import date
 
 import duckdb
 
+from commune_dx.landing import write_bytes_atomic
 from commune_dx.portal_client import PipelineError
 from commune_dx.settings import DBT_PROJECT_DIR, Settings
 
@@ -137,8 +137,6 @@ def build_marts(settings: Settings, as_of_date: str) -> None:
         log.warning("dbt docs generate failed; %s keeps the previous site: %s",
                     settings.dbt_docs_dir, " | ".join(docs.failures()[-3:]))
         return
-    settings.dbt_docs_dir.mkdir(parents=True, exist_ok=True)
-    tmp = settings.dbt_docs_dir / "index.html.tmp"
-    shutil.copyfile(settings.dbt_target_dir / "static_index.html", tmp)
-    os.replace(tmp, settings.dbt_docs_dir / "index.html")
+    write_bytes_atomic(settings.dbt_docs_dir / "index.html",
+                       (settings.dbt_target_dir / "static_index.html").read_bytes())
     log.info("dbt docs: %s", settings.dbt_docs_dir / "index.html")

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
+from commune_dx.landing import atomic_writer
 from commune_dx.settings import PORTAL_CONN_ID, PORTAL_POOL, REPO_ROOT, Settings, read_env_file
 
 DEMO_NIGHTS = ("2025-09-19", "2025-09-20", "2025-09-21")
@@ -61,10 +62,8 @@ def write_airflow_cfg(home: Path, values: dict[str, str]) -> Path:
         if not cfg.has_section(section):
             cfg.add_section(section)
         cfg.set(section, key, value.replace("%", "%%"))
-    home.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as fh:
+    with atomic_writer(path, mode=0o600) as fh:
         cfg.write(fh)
-    path.chmod(0o600)
     return path
 
 

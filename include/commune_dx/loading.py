@@ -8,26 +8,18 @@ content) is stored once, and its first validation result is kept.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
 import time
-import unicodedata
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import msgspec
 
-from commune_dx.pulling import landing_units_dir
+from commune_dx import landing
 from commune_dx.settings import REFERENCE_DIR
 from commune_dx.timestamps import RFC3339_PATTERN
-from commune_dx.validation import nfc
 
 log = logging.getLogger("commune_dx.nightly")
 
@@ -113,87 +105,6 @@ CREATE TABLE IF NOT EXISTS raw.watermarks (
     submission_id VARCHAR NOT NULL
 );
 """
-
-
-@dataclass
-class LandedVersion:
-    """One line of a landing file: the record as received, its sha256 and, parsed when first
-    asked for, its item (versions already stored are never parsed)."""
-
-    unit_file: str
-    line_no: int  # 1-based, counting every line of the file (as the load splits it)
-    record: str
-    content_hash: str
-
-    @property
-    def key(self) -> str:
-        """Its identity for validation: the content hash (same content, same verdict)."""
-        return self.content_hash
-
-    @cached_property
-    def item(self) -> dict[str, Any]:
-        return parse_record(self.record)
-
-
-def content_hash(record: str) -> str:
-    return hashlib.sha256(record.encode("utf-8")).hexdigest()
-
-
-_RECORD_DECODER = msgspec.json.Decoder()
-
-
-def parse_record(record: str) -> Any:
-    """The record as ``nfc(json.loads(record))`` gives it, in a third of the time.
-
-    msgspec parses (json where it refuses, e.g. NaN). The walk that NFC-normalises every string
-    is skipped when the record's text is NFC and has no ``\\u`` escape: each string in it is then
-    its text with the two-character escapes (``\\n``, ``\\"``, ...) replaced by an ASCII or
-    control character, which composes with nothing, so each string is NFC too."""
-    try:
-        item = _RECORD_DECODER.decode(record)
-    except msgspec.DecodeError:
-        item = json.loads(record)
-    if "\\u" in record or not unicodedata.is_normalized("NFC", record):
-        item = nfc(item)
-    return item
-
-
-def iter_landed_versions(run_dir: Path) -> Iterator[LandedVersion]:
-    """Every version in a run's landing files, in file order, not parsed yet.
-
-    Lines are split on "\\n" only, as the load splits them (a record is compact JSON: any line
-    break inside it is escaped); blank lines are skipped, as the load skips them."""
-    for path in sorted(landing_units_dir(run_dir).glob("*.jsonl")):
-        text = path.read_bytes().decode("utf-8")
-        for line_no, record in enumerate(text.split("\n"), start=1):
-            if not record.strip():
-                continue
-            yield LandedVersion(path.stem, line_no, record, content_hash(record))
-
-
-# What the validate step leaves for the load: where each landed version is and its sha256, so
-# that the load need not hash the records again (sha256 in SQL was an eighth of the load).
-LINE_MAP_NAME = "landed_lines.csv"
-LINE_MAP_HEADER = "unit_file,line_no,content_hash,chars\n"
-
-
-def line_map_row(version: LandedVersion) -> str:
-    """The version's row of the line map (unit codes are file-name safe: no quoting needed)."""
-    return f"{version.unit_file},{version.line_no},{version.content_hash},{len(version.record)}\n"
-
-
-def write_line_map(run_dir: Path, versions: Iterable[LandedVersion]) -> int:
-    """Write the run's line map (atomically) for ``versions``; returns the number of rows."""
-    path = run_dir / LINE_MAP_NAME
-    tmp = path.with_name(path.name + ".tmp")
-    rows = 0
-    with tmp.open("w", encoding="utf-8") as fh:
-        fh.write(LINE_MAP_HEADER)
-        for version in versions:
-            fh.write(line_map_row(version))
-            rows += 1
-    os.replace(tmp, path)
-    return rows
 
 
 def connect_working(path: Path) -> duckdb.DuckDBPyConnection:
@@ -413,26 +324,26 @@ def load_run(
     transaction open before COMMIT (crash tests only).
     """
     now = datetime.now(UTC)
-    files = sorted(landing_units_dir(run_dir).glob("*.jsonl"))
+    files = landing.unit_files(run_dir)
     con = connect_working(working_db)
     # Row order inside a table carries no meaning here; letting DuckDB drop it parallelises the
     # staging.
     con.execute("SET preserve_insertion_order = false")
     try:
         con.execute("BEGIN TRANSACTION")
-        con.execute(STAGE_CHECKED.format(validation=_sql_text(run_dir / "validation.jsonl")))
+        con.execute(STAGE_CHECKED.format(validation=_sql_text(run_dir / landing.VALIDATION)))
         new = 0
         if files:
             file_list = "[" + ", ".join(map(_sql_text, files)) + "]"
             insert = INSERT_NEW_VERSIONS.replace("__FILES__", file_list).replace(
-                "__LINE_MAP__", _sql_text(run_dir / LINE_MAP_NAME)
+                "__LINE_MAP__", _sql_text(run_dir / landing.LINE_MAP)
             )
             new = con.execute(insert, [now, run_id]).fetchone()[0]
         unchecked = con.execute(UNCHECKED, [now]).fetchone()[0]
         if unchecked:
             raise RuntimeError(
                 f"{unchecked} landed version(s) have no validation result in "
-                f"{run_dir / 'validation.jsonl'}: rerun the night (validate must run before load)"
+                f"{run_dir / landing.VALIDATION}: rerun the night (validate must run before load)"
             )
         con.execute(INSERT_NEW_RESULTS, [now, now])
         versions = sum(int(r["versions_received"] or 0) for r in pull_results)
@@ -473,7 +384,7 @@ def _replace_reference(con: duckdb.DuckDBPyConnection, run_dir: Path, now: datet
     con.execute(
         "INSERT INTO raw.units SELECT nfc_normalize(unit_code), nfc_normalize(unit_name), "
         "nfc_normalize(unit_type), nfc_normalize(province_code), population, active_from, active_to, ? "
-        f"FROM read_json({_sql_text(run_dir / 'units.json')}, columns = {{unit_code: 'VARCHAR', "
+        f"FROM read_json({_sql_text(run_dir / landing.UNITS_SNAPSHOT)}, columns = {{unit_code: 'VARCHAR', "
         "unit_name: 'VARCHAR', unit_type: 'VARCHAR', province_code: 'VARCHAR', population: 'BIGINT', "
         "active_from: 'DATE', active_to: 'DATE'})",
         [now],
@@ -484,7 +395,7 @@ def _replace_reference(con: duckdb.DuckDBPyConnection, run_dir: Path, now: datet
         "deadline, pulled_at, phase) SELECT nfc_normalize(task_code), nfc_normalize(title), "
         "nfc_normalize(task_group), nfc_normalize(source), nfc_normalize(assigned_unit_code), "
         "assigned_on, deadline, ?, phase "
-        f"FROM read_json({_sql_text(run_dir / 'tasks.json')}, columns = {{task_code: 'VARCHAR', "
+        f"FROM read_json({_sql_text(run_dir / landing.TASKS_SNAPSHOT)}, columns = {{task_code: 'VARCHAR', "
         "title: 'VARCHAR', task_group: 'VARCHAR', source: 'VARCHAR', assigned_unit_code: 'VARCHAR', "
         "assigned_on: 'DATE', deadline: 'DATE', phase: 'INTEGER'})",
         [now],

@@ -5,24 +5,15 @@ The DAG file (``dags/commune_nightly.py``) only wires these together.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import shutil
 import time
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from commune_dx import landing
 from commune_dx.building import build_marts
-from commune_dx.loading import (
-    iter_landed_versions,
-    load_run,
-    read_unit_codes,
-    read_watermarks,
-    stored_content_hashes,
-    write_line_map,
-)
+from commune_dx.loading import load_run, read_unit_codes, read_watermarks, stored_content_hashes
 from commune_dx.portal_client import (
     PipelineError,
     PortalClient,
@@ -31,15 +22,7 @@ from commune_dx.portal_client import (
     RetryPolicy,
 )
 from commune_dx.publishing import publish_marts
-from commune_dx.pulling import (
-    UNIT_CODE_PATTERN,
-    landing_run_dir,
-    landing_units_dir,
-    make_batches,
-    pull_batch,
-    reported_code,
-    write_json_atomic,
-)
+from commune_dx.pulling import UNIT_CODE_PATTERN, make_batches, pull_batch, reported_code
 from commune_dx.settings import LOCAL_TZ, Settings
 from commune_dx.validation import Reference, VersionToCheck, validate_versions
 
@@ -92,11 +75,9 @@ def preflight(config: PortalConfig, settings: Settings, as_of_date: str, key: st
     check_units_listing(set(units), read_unit_codes(settings.working_db), settings.units_max_loss,
                         config.base_url)
     codes = sorted(units)
-    run_dir = landing_run_dir(settings, key)
-    write_json_atomic(run_dir / "units.json", list(units.values()))
     # Only task entries the load and validation can read: an object with a text task_code.
-    write_json_atomic(run_dir / "tasks.json",
-                      [t for t in tasks if isinstance(t, dict) and isinstance(t.get("task_code"), str)])
+    landing.write_snapshots(landing.run_dir(settings.warehouse_dir, key), list(units.values()),
+                            [t for t in tasks if isinstance(t, dict) and isinstance(t.get("task_code"), str)])
     watermarks = read_watermarks(settings.working_db)
     batches = make_batches(codes, watermarks, settings.units_per_batch)
     batches[0]["units"].extend(invalid.values())
@@ -128,12 +109,7 @@ def remove_expired_files(settings: Settings, current_key: str) -> int:
     ``settings.retention_days`` ago (never the current run's landing folder, never the raw
     layer); returns how many were removed."""
     cutoff = time.time() - settings.retention_days * 86_400
-    removed = 0
-    if settings.landing_dir.is_dir():
-        for run_dir in settings.landing_dir.iterdir():
-            if run_dir.is_dir() and run_dir.name != current_key and run_dir.stat().st_mtime < cutoff:
-                shutil.rmtree(run_dir, ignore_errors=True)
-                removed += 1
+    removed = landing.remove_expired_runs(settings.warehouse_dir, current_key, cutoff)
     for folder in (settings.warehouse_dir / "logs", settings.gx_docs_dir / "validations"):
         if not folder.is_dir():
             continue
@@ -152,7 +128,8 @@ def remove_expired_files(settings: Settings, current_key: str) -> int:
 def pull(config: PortalConfig, settings: Settings, key: str, batch: dict[str, Any]) -> list[dict[str, Any]]:
     """Pull one batch of units into the run's landing folder."""
     started = time.monotonic()
-    results = pull_batch(config, batch, landing_units_dir(landing_run_dir(settings, key)), settings)
+    results = pull_batch(config, batch, landing.units_dir(landing.run_dir(settings.warehouse_dir, key)),
+                         settings)
     failed = [r for r in results if r["outcome"] != "ok"]
     received = sum(r["versions_received"] for r in results)
     log.info("batch %s: %d versions in %.1fs, %d unit(s) failed", batch["label"], received,
@@ -166,16 +143,15 @@ def validate(settings: Settings, key: str) -> dict[str, int]:
     """Validate the versions the night pulled that are not stored yet; write
     ``validation.jsonl`` (a verdict per distinct new version) and the line map (each landed
     line's sha256) for the load."""
-    run_dir = landing_run_dir(settings, key)
-    units = json.loads((run_dir / "units.json").read_text(encoding="utf-8"))
-    tasks = json.loads((run_dir / "tasks.json").read_text(encoding="utf-8"))
+    run_dir = landing.run_dir(settings.warehouse_dir, key)
+    units, tasks = landing.read_snapshots(run_dir)
     reference = Reference(
         units={u["unit_code"]: u for u in units}, tasks={t["task_code"]: t for t in tasks}
     )
     # One verdict per distinct content: a version re-sent identically is checked once. The line
     # map tells the load each landed line's sha256 (it need not hash them again).
-    landed = list(iter_landed_versions(run_dir))
-    write_line_map(run_dir, landed)
+    landed = list(landing.iter_landed_versions(run_dir))
+    landing.write_line_map(run_dir, landed)
     unique = {v.key: v for v in landed}
     # Versions stored on an earlier night (re-sent unchanged) kept the verdict they got then: the
     # load stores nothing for them, so they are not checked again.
@@ -183,13 +159,7 @@ def validate(settings: Settings, key: str) -> dict[str, int]:
     versions = [_version_to_check(key, v) for key, v in unique.items() if key not in stored]
     started = time.monotonic()
     outcomes = validate_versions(versions, reference, settings.gx_docs_dir, run_name=key)
-    tmp = run_dir / "validation.jsonl.tmp"
-    with tmp.open("w", encoding="utf-8") as fh:
-        for outcome in outcomes:
-            fh.write(json.dumps({"content_hash": outcome.key, "is_valid": outcome.is_valid,
-                                 "reasons": outcome.reasons}, ensure_ascii=False))
-            fh.write("\n")
-    os.replace(tmp, run_dir / "validation.jsonl")
+    landing.write_validation(run_dir, ((o.key, o.is_valid, o.reasons) for o in outcomes))
     invalid = sum(1 for o in outcomes if not o.is_valid)
     log.info("validated %d versions in %.1fs: %d invalid (quarantined); %d already stored, not "
              "checked again; Data Docs: %s", len(outcomes), time.monotonic() - started, invalid,
@@ -207,7 +177,7 @@ def _version_to_check(key: str, landed: Any) -> VersionToCheck:
 
 def load(settings: Settings, key: str, run_id: str, as_of_date: str,
          pull_results: list[dict[str, Any]]) -> dict[str, int]:
-    stats = load_run(settings.working_db, landing_run_dir(settings, key), run_id, as_of_date,
+    stats = load_run(settings.working_db, landing.run_dir(settings.warehouse_dir, key), run_id, as_of_date,
                      pull_results, settings.load_commit_delay_seconds)
     log.info("loaded %(versions_landed)d versions, %(versions_new)d new", stats)
     return stats

@@ -47,6 +47,7 @@ from commune_dx.exports import (
     write_csv,
     write_workbook,
 )
+from commune_dx.landing import TEMP_SUFFIX, fsync_path, move_into_place, temp_path
 from commune_dx.settings import LOCAL_TZ, MART_TABLES
 
 log = logging.getLogger(__name__)
@@ -56,15 +57,6 @@ SERVING_STORAGE_VERSION = "v1.0.0"
 # The published file is a snapshot: readable by everyone, writable by no one (not even its owner).
 PUBLISHED_FILE_MODE = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 LOCK_NAME = ".publish.lock"
-
-
-def _fsync(path: Path) -> None:
-    """Flush a file, or a directory entry after a rename, to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @contextmanager
@@ -85,7 +77,7 @@ def _remove_leftovers(serving_db: Path, *dirs: Path) -> None:
     come from a reader that opened it read-write; replayed onto the next published file it would
     corrupt it.
     """
-    for stale in serving_db.parent.glob(f".{serving_db.name}.*.tmp*"):
+    for stale in serving_db.parent.glob(f".{serving_db.name}.*{TEMP_SUFFIX}*"):
         stale.unlink(missing_ok=True)
     for stale_dir in (stale for d in dirs for stale in d.glob(".publish-*")):
         for child in stale_dir.iterdir():
@@ -192,13 +184,6 @@ def _build(working_db: Path, tmp_db: Path, tmp_parquet: Path, tmp_exports: Path,
     return counts
 
 
-def _swap_in(tmp: Path, target: Path) -> None:
-    """Make ``tmp`` read-only, flush it and atomically replace ``target`` with it."""
-    os.chmod(tmp, PUBLISHED_FILE_MODE)
-    _fsync(tmp)
-    os.replace(tmp, target)
-
-
 def publish_marts(working_db: Path, serving_db: Path, parquet_dir: Path, exports_dir: Path | None = None,
                  *, fail_after_exporting: str | None = None) -> dict[str, int]:
     """Copy schema ``marts`` of the working warehouse into a fresh serving file, Parquet and exports.
@@ -212,7 +197,7 @@ def publish_marts(working_db: Path, serving_db: Path, parquet_dir: Path, exports
     serving_db.parent.mkdir(parents=True, exist_ok=True)
     parquet_dir.mkdir(parents=True, exist_ok=True)
     exports_dir.mkdir(parents=True, exist_ok=True)
-    tmp_db = serving_db.with_name(f".{serving_db.name}.{os.getpid()}.tmp")
+    tmp_db = temp_path(serving_db)
     tmp_parquet = parquet_dir / f".publish-{os.getpid()}"
     tmp_exports = exports_dir / f".publish-{os.getpid()}"
     with _publish_lock(serving_db.parent):
@@ -224,18 +209,19 @@ def publish_marts(working_db: Path, serving_db: Path, parquet_dir: Path, exports
         except BaseException:
             _remove_leftovers(serving_db, parquet_dir, exports_dir)
             raise
-        _swap_in(tmp_db, serving_db)
-        _fsync(serving_db.parent)
+        move_into_place(tmp_db, serving_db, PUBLISHED_FILE_MODE)
+        fsync_path(serving_db.parent)
         for table in counts:
-            _swap_in(tmp_parquet / f"{table}.parquet", parquet_dir / f"{table}.parquet")
+            move_into_place(tmp_parquet / f"{table}.parquet", parquet_dir / f"{table}.parquet",
+                            PUBLISHED_FILE_MODE)
         tmp_parquet.rmdir()
-        _fsync(parquet_dir)
+        fsync_path(parquet_dir)
         exported = [f"{table}.csv" for table in counts] + [WORKBOOK_NAME]
         for name in exported:
-            _swap_in(tmp_exports / name, exports_dir / name)
+            move_into_place(tmp_exports / name, exports_dir / name, PUBLISHED_FILE_MODE)
         tmp_exports.rmdir()
         for stale in exports_dir.glob("*.csv"):
             if stale.name not in exported:  # a mart no longer published
                 stale.unlink()
-        _fsync(exports_dir)
+        fsync_path(exports_dir)
     return counts

@@ -1,10 +1,10 @@
 """Pulling each unit's submission versions into the landing zone.
 
-The landing zone (``$WAREHOUSE_DIR/landing/<run>/``) holds, per run, the reference snapshots
-(``units.json``, ``tasks.json``) and one ``<unit_code>.jsonl`` per unit: every version exactly as
-received, one JSON object a line. A unit's file appears (atomic rename) only once all its pages
-are in, or, when the unit fails midway, with the pages received before the failure: those are
-loaded and the unit's watermark advances over them, so the next night resumes from there.
+Each unit lands in one ``<unit_code>.jsonl`` of the run's landing folder (see
+:mod:`commune_dx.landing`): every version exactly as received, one JSON object a line. A unit's
+file appears (atomic write) only once all its pages are in, or, when the unit fails midway, with
+the pages received before the failure: those are loaded and the unit's watermark advances over
+them, so the next night resumes from there.
 
 A unit's watermark comes from its own listing only and never passes the portal's clock at the
 start of its pull (its Date header): a version dated later is flagged in the unit's pull
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import queue
 import re
 import threading
@@ -26,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from commune_dx.landing import unit_writer
 from commune_dx.portal_client import (
     PipelineError,
     PortalAuthError,
@@ -40,7 +40,6 @@ from commune_dx.timestamps import parse_rfc3339
 log = logging.getLogger(__name__)
 
 UNIT_CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-RUN_KEY_PATTERN = re.compile(r"[^A-Za-z0-9_.-]+")
 # The API's updated_since is exclusive; asking from one second before the watermark costs a
 # few duplicates (dropped by the idempotent load) and can never miss a same-instant record.
 WATERMARK_OVERLAP = timedelta(seconds=1)
@@ -80,31 +79,6 @@ def safe_unit_code(unit_code: str) -> str:
             "(letters, digits, '-' and '_', at most 64 characters)"
         )
     return unit_code
-
-
-def run_key(as_of_date: str, run_id: str) -> str:
-    """A file-system-safe name for one run's landing folder."""
-    return f"{as_of_date}__{RUN_KEY_PATTERN.sub('_', run_id)}"[:120]
-
-
-def landing_run_dir(settings: Settings, key: str) -> Path:
-    return settings.landing_dir / key
-
-
-def landing_units_dir(run_dir: Path) -> Path:
-    """Where a run's per-unit files live (apart from the run's own files)."""
-    return run_dir / "units"
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        json.dump(data, fh, ensure_ascii=False)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def make_batches(
@@ -148,13 +122,12 @@ def pull_unit(
     since = None
     if unit.get("watermark"):
         since = datetime.fromisoformat(unit["watermark"][0]) - WATERMARK_OVERLAP
-    tmp = out_dir / f"{code}.jsonl.part"
     received = 0
     error = None
     clock: datetime | None = None
     latest: tuple[datetime, str] | None = None
     future: list[datetime] = []
-    with tmp.open("wb") as fh:
+    with unit_writer(out_dir, code) as fh:
         try:
             for page in client.iter_submission_pages(code, since, limit=page_limit, budget=budget):
                 if clock is None:  # the portal's clock at the start of the pull
@@ -178,9 +151,6 @@ def pull_unit(
         except Exception as exc:  # noqa: BLE001 (one unit's surprise must not end the batch)
             log.exception("unit %s: unexpected error while pulling", code)
             error = f"unexpected {type(exc).__name__} while pulling: {str(exc)[:200]}"
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, out_dir / f"{code}.jsonl")
     note = None
     if future:
         note = (

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ import duckdb
 from markupsafe import Markup
 
 from commune_dx.charts import ChartPoint, svg_bar_chart, svg_line_chart
+from commune_dx.landing import write_text_atomic
 from commune_dx.settings import LOCAL_TZ
 from commune_dx.templating import environment, vn_date, vn_number, vn_pct, vn_period
 
@@ -729,7 +729,5 @@ def write_report(serving_db: Path, report_path: Path, as_of_date: str) -> Path:
     finally:
         con.close()
     page = render_page(data, report_path.parent, datetime.now(ZoneInfo(LOCAL_TZ)))
-    tmp = report_path.with_name(f".{report_path.name}.{os.getpid()}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, report_path)
+    write_text_atomic(report_path, page)
     return report_path

@@ -214,10 +214,6 @@ class Settings:
         return self.warehouse_dir / "exports"
 
     @property
-    def landing_dir(self) -> Path:
-        return self.warehouse_dir / "landing"
-
-    @property
     def report_path(self) -> Path:
         return self.warehouse_dir / "report.html"
 

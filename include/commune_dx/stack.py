@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from commune_dx.cli import DEMO_TOKEN, POOL_SLOTS, airflow_env, say, write_airflow_cfg
+from commune_dx.landing import write_text_atomic
 from commune_dx.settings import PORTAL_CONN_ID, PORTAL_POOL, REPO_ROOT, Settings
 
 DEMO_DAY = "2025-09-21"
@@ -154,9 +155,7 @@ def _secrets(stack: Stack) -> dict[str, str]:
         return json.loads(stack.secrets_file.read_text(encoding="utf-8"))
     values = {name: secrets.token_hex(24) for name in ("postgres", "jwt", "api_secret_key", "redis")}
     values["ui_password"] = os.environ.get("COMMUNE_UI_PASSWORD") or secrets.token_urlsafe(12)
-    stack.state_dir.mkdir(parents=True, exist_ok=True)
-    stack.secrets_file.touch(mode=0o600)
-    stack.secrets_file.write_text(json.dumps(values, indent=2), encoding="utf-8")
+    write_text_atomic(stack.secrets_file, json.dumps(values, indent=2), mode=0o600)
     return values
 
 
@@ -165,7 +164,7 @@ def _redis_password(stack: Stack) -> str:
     values = _secrets(stack)
     if "redis" not in values:
         values["redis"] = secrets.token_hex(24)
-        stack.secrets_file.write_text(json.dumps(values, indent=2), encoding="utf-8")
+        write_text_atomic(stack.secrets_file, json.dumps(values, indent=2), mode=0o600)
     return values["redis"]
 
 
@@ -248,12 +247,10 @@ def start_redis(stack: Stack) -> None:
     import redis
 
     server = redis_server()
-    stack.redis_dir.mkdir(parents=True, exist_ok=True)
     conf = stack.redis_dir / "redis.conf"
-    conf.touch(mode=0o600)
-    conf.write_text(f"bind 127.0.0.1\nport {stack.redis_port}\ndir {stack.redis_dir}\n"
-                    f"requirepass {_redis_password(stack)}\ndaemonize no\nsave \"\"\nappendonly no\n",
-                    encoding="utf-8")
+    write_text_atomic(conf, f"bind 127.0.0.1\nport {stack.redis_port}\ndir {stack.redis_dir}\n"
+                      f"requirepass {_redis_password(stack)}\ndaemonize no\nsave \"\"\nappendonly no\n",
+                      mode=0o600)
     _spawn(stack, "redis", [server, str(conf)])
     client = redis.Redis.from_url(broker_url(stack), socket_timeout=5)
     deadline = time.monotonic() + 60
@@ -336,8 +333,7 @@ def prepare(stack: Stack) -> None:
     _airflow(stack, "db", "migrate")
     _airflow(stack, "pools", "set", PORTAL_POOL, str(POOL_SLOTS),
              "Concurrent pulls toward the reporting portal")
-    stack.password_file.touch(mode=0o600)
-    stack.password_file.write_text(json.dumps({UI_USER: _secrets(stack)["ui_password"]}), encoding="utf-8")
+    write_text_atomic(stack.password_file, json.dumps({UI_USER: _secrets(stack)["ui_password"]}), mode=0o600)
 
 
 def _spawn(stack: Stack, name: str, command: list[str], env: dict[str, str] | None = None) -> int:
@@ -348,7 +344,7 @@ def _spawn(stack: Stack, name: str, command: list[str], env: dict[str, str] | No
     proc = subprocess.Popen(command, env={**stack_env(stack), **(env or {})}, cwd=REPO_ROOT, stdout=log,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     log.close()
-    (stack.run_dir / f"{name}.pid").write_text(f"{proc.pid}\n", encoding="utf-8")
+    write_text_atomic(stack.run_dir / f"{name}.pid", f"{proc.pid}\n")
     return proc.pid
 
 

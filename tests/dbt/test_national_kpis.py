@@ -19,8 +19,8 @@ import pytest
 
 from bench.loading_limits import pull_results_of
 from bench.national_data import build_national_dataset
+from commune_dx import landing
 from commune_dx.nightly import load, validate
-from commune_dx.pulling import landing_run_dir
 from commune_dx.settings import DBT_PROJECT_DIR, Settings
 from demo_portal.reference import read_province_codes
 from demo_portal.task_data import CENTRAL_COMPLETED, CENTRAL_TASKS
@@ -35,18 +35,15 @@ def national_warehouse(tmp_path_factory, monkeypatch_module) -> Path:
     monkeypatch_module.setenv("WAREHOUSE_DIR", str(warehouse))
     settings = Settings.from_env()
     data = build_national_dataset(first_period="2025-07", last_period="2025-08")
-    run_dir = landing_run_dir(settings, KEY)
-    (run_dir / "units").mkdir(parents=True)
-    (run_dir / "units.json").write_text(json.dumps(data.units, ensure_ascii=False), encoding="utf-8")
-    (run_dir / "tasks.json").write_text(json.dumps(data.tasks, ensure_ascii=False), encoding="utf-8")
+    run_dir = landing.run_dir(settings.warehouse_dir, KEY)
+    landing.write_snapshots(run_dir, data.units, data.tasks)
     by_unit: dict[str, list[str]] = {u["unit_code"]: [] for u in data.units}
     for version in data.submissions:
         if version["form"] == "task_report":
             by_unit[version["unit_code"]].append(json.dumps(version, ensure_ascii=False))
     for unit_code, lines in by_unit.items():
-        (run_dir / "units" / f"{unit_code}.jsonl").write_text(
-            "".join(line + "\n" for line in lines), encoding="utf-8"
-        )
+        with landing.unit_writer(landing.units_dir(run_dir), unit_code) as fh:
+            fh.write("".join(line + "\n" for line in lines).encode("utf-8"))
     validate(settings, KEY)
     load(settings, KEY, KEY, AS_OF, pull_results_of(run_dir))
     project = str(DBT_PROJECT_DIR)

@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from commune_dx import landing
 from commune_dx.settings import MART_TABLES, REPO_ROOT
 from demo_portal.server import start_demo_portal
 from tests.conftest import (
@@ -107,8 +108,8 @@ def test_sigkill_mid_run_then_rerun_gives_the_uninterrupted_marts(stage, private
         portal.set_faults(latency_ms=150)  # pulls last long enough to be caught mid-way
 
         def ready(text: str) -> bool:
-            units_dir = next(warehouse.glob("landing/*/units"), None)
-            return units_dir is not None and len(list(units_dir.glob("*.jsonl"))) >= 10
+            runs = landing.landing_root(warehouse).glob("*")
+            return any(len(landing.unit_files(run)) >= 10 for run in runs)
 
         extra: dict[str, str] = {}
     else:
@@ -310,8 +311,8 @@ def test_sigterm_to_make_night_ends_a_hung_night_and_everything_it_started(priva
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and make.poll() is None:
-            units_dir = next(warehouse.glob("landing/*/units"), None)
-            if units_dir is not None and list(units_dir.glob("*.jsonl.part")):
+            runs = landing.landing_root(warehouse).glob("*")
+            if any(landing.units_dir(run).glob(f"*{landing.TEMP_SUFFIX}") for run in runs):
                 break
             time.sleep(0.2)
         time.sleep(2)  # the pull is hung on the dripping units now
