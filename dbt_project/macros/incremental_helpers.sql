@@ -61,3 +61,21 @@
         {%- endfor -%})
     {%- endif -%}
 {%- endmacro %}
+
+{#
+    delete_touched_report_periods(form, unit_columns, from_first=false): the pre-hook of a
+    per-unit period mart built incrementally (strategy `append`): delete the periods that
+    touched_report_periods() names (with from_first, every period from the earliest of them
+    on), so that a period left without any report (its only one withdrawn) is emptied too,
+    which `delete+insert` on the new rows' keys would miss. Nothing on a full build.
+#}
+{% macro delete_touched_report_periods(form, unit_columns, from_first=false) -%}
+    {%- if is_incremental() -%}
+        {%- set periods = touched_report_periods(form, unit_columns) -%}
+        {%- if from_first -%}
+            delete from {{ this }} where period >= '{{ periods | first if periods else "9999" }}'
+        {%- else -%}
+            delete from {{ this }} where period in {{ sql_text_list(periods) }}
+        {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}

@@ -1,14 +1,15 @@
 -- One row per (period, unit_code) with a counting capacity_report (period = YYYY-Qn): the
 -- unit's digital-transformation staff, steering committee and information security at the end
 -- of the quarter, and two rates.
--- Incremental by period (delete+insert): a night recomputes only the periods it touched (see
--- macros/incremental_helpers.sql), whatever their age; the others are kept as built.
+-- Incremental by period: a night deletes the periods it touched (pre-hook; see
+-- macros/incremental_helpers.sql), whatever their age, and appends them recomputed; the
+-- others are kept as built.
 
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='period',
+        incremental_strategy='append',
+        pre_hook="{{ delete_touched_report_periods('capacity_report', ['unit_name', 'unit_type', 'province_code']) }}",
         on_schema_change='append_new_columns'
     )
 }}

@@ -1,13 +1,14 @@
 -- One row per (period, unit_code) with a counting connectivity_report: the report's fields,
 -- dead-zone villages (trắng sóng, no signal + lõm sóng, weak signal) and two rates.
--- Incremental by period (delete+insert): a night recomputes only the periods it touched (see
--- macros/incremental_helpers.sql), whatever their age; the others are kept as built.
+-- Incremental by period: a night deletes the periods it touched (pre-hook; see
+-- macros/incremental_helpers.sql), whatever their age, and appends them recomputed; the
+-- others are kept as built.
 
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='period',
+        incremental_strategy='append',
+        pre_hook="{{ delete_touched_report_periods('connectivity_report', ['unit_name', 'unit_type', 'province_code']) }}",
         on_schema_change='append_new_columns'
     )
 }}

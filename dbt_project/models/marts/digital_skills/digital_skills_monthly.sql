@@ -1,15 +1,16 @@
 -- One row per (period, unit_code) with a counting digital_skills_report ("Bình dân học vụ
 -- số", digital literacy for all): its fields, participants, and coverage of the population by
 -- the basic course, cumulated over the unit's counting reports up to the period.
--- Incremental by period (delete+insert): a change to period P changes the cumulative of every
--- later period, so a night recomputes every period from the earliest it touched (see
--- macros/incremental_helpers.sql); what came before comes from the rows already built.
+-- Incremental by period: a change to period P changes the cumulative of every later period,
+-- so a night deletes every period from the earliest it touched (pre-hook; see
+-- macros/incremental_helpers.sql) and appends them recomputed; what came before comes from
+-- the rows already built.
 
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='period',
+        incremental_strategy='append',
+        pre_hook="{{ delete_touched_report_periods('digital_skills_report', ['unit_name', 'unit_type', 'province_code', 'population'], from_first=true) }}",
         on_schema_change='append_new_columns'
     )
 }}
