@@ -18,6 +18,7 @@ flattened as (
         counted_version,
         submitted_at,
         updated_at,
+        loaded_at,
         cast(json_extract(payload, '$.officials_total') as bigint) as officials_total,
         cast(json_extract(payload, '$.dx_specialists') as bigint) as dx_specialists,
         cast(json_extract(payload, '$.officials_trained_dx') as bigint) as officials_trained_dx,

@@ -18,6 +18,7 @@ flattened as (
         counted_version,
         submitted_at,
         updated_at,
+        loaded_at,
         cast(json_extract(payload, '$.villages_total') as bigint) as villages_total,
         cast(json_extract(payload, '$.villages_no_signal') as bigint) as villages_no_signal,
         cast(json_extract(payload, '$.villages_weak_signal') as bigint) as villages_weak_signal,

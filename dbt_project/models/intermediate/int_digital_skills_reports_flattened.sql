@@ -19,6 +19,7 @@ flattened as (
         counted_version,
         submitted_at,
         updated_at,
+        loaded_at,
         cast(json_extract(payload, '$.sessions_held') as bigint) as sessions_held,
         cast(json_extract(payload, '$.participants_officials') as bigint) as participants_officials,
         cast(json_extract(payload, '$.participants_citizens') as bigint) as participants_citizens,

@@ -18,6 +18,7 @@ flattened as (
         counted_version,
         submitted_at,
         updated_at,
+        loaded_at,
         cast(json_extract(payload, '$.dossiers_received') as bigint) as dossiers_received,
         cast(json_extract(payload, '$.dossiers_online') as bigint) as dossiers_online,
         cast(json_extract(payload, '$.dossiers_full_online') as bigint) as dossiers_full_online,

@@ -6,7 +6,9 @@ with
 
 counted_submissions as (
 
-    select * from {{ ref('int_submissions_counted') }}
+    select * exclude (is_withdrawn)
+    from {{ ref('int_submissions_counted') }}
+    where not is_withdrawn
 
 ),
 

@@ -1,12 +1,26 @@
 -- One row per submission version: the version's first-pulled record and whether it is valid.
 -- A version re-served with different bytes has several content_hash rows; the first pulled is
 -- the one that counts (ties: smallest content_hash, so the choice never flips between nights).
+-- Incremental: the raw history is append-only and a version's first pull never changes, so a
+-- night adds the versions first pulled since the newest first_pulled_at already here; only those
+-- raw rows are read and parsed.
+
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns'
+    )
+}}
 
 with
 
 versions as (
 
     select * from {{ ref('stg_portal__submission_versions') }}
+    {% if is_incremental() %}
+    where pulled_at > {{ incremental_high_water('first_pulled_at') }}
+    {% endif %}
 
 ),
 
@@ -34,6 +48,14 @@ first_pulled as (
     select * exclude (pull_rank)
     from versions_ranked
     where pull_rank = 1
+    {% if is_incremental() %}
+        -- a version already here was first pulled earlier: later bytes for it change nothing
+        and not exists (
+            select 1 from {{ this }} as known
+            where known.submission_id = versions_ranked.submission_id
+                and known.version = versions_ranked.version
+        )
+    {% endif %}
 
 ),
 

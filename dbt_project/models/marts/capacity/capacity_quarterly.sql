@@ -1,12 +1,31 @@
 -- One row per (period, unit_code) with a counting capacity_report (period = YYYY-Qn): the
 -- unit's digital-transformation staff, steering committee and information security at the end
 -- of the quarter, and two rates.
+-- Incremental by period: a night deletes the periods it touched (pre-hook; see
+-- macros/incremental_helpers.sql), whatever their age, and appends them recomputed; the
+-- others are kept as built.
+
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        pre_hook="{{ delete_touched_report_periods('capacity_report', ['unit_name', 'unit_type', 'province_code']) }}",
+        on_schema_change='append_new_columns'
+    )
+}}
+-- depends_on: {{ ref('int_submissions_counted') }}
+{% if is_incremental() %}
+    {% set touched_periods = touched_report_periods('capacity_report', ['unit_name', 'unit_type', 'province_code']) %}
+{% endif %}
 
 with
 
 reports as (
 
     select * from {{ ref('int_capacity_reports_flattened') }}
+    {% if is_incremental() %}
+    where period in {{ sql_text_list(touched_periods) }}
+    {% endif %}
 
 ),
 
@@ -41,7 +60,8 @@ final as (
         reports.submission_id,
         reports.counted_version as version,
         reports.submitted_at,
-        reports.updated_at
+        reports.updated_at,
+        reports.loaded_at
 
     from reports
     left join units

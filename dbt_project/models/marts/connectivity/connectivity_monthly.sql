@@ -1,11 +1,30 @@
 -- One row per (period, unit_code) with a counting connectivity_report: the report's fields,
 -- dead-zone villages (trắng sóng, no signal + lõm sóng, weak signal) and two rates.
+-- Incremental by period: a night deletes the periods it touched (pre-hook; see
+-- macros/incremental_helpers.sql), whatever their age, and appends them recomputed; the
+-- others are kept as built.
+
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        pre_hook="{{ delete_touched_report_periods('connectivity_report', ['unit_name', 'unit_type', 'province_code']) }}",
+        on_schema_change='append_new_columns'
+    )
+}}
+-- depends_on: {{ ref('int_submissions_counted') }}
+{% if is_incremental() %}
+    {% set touched_periods = touched_report_periods('connectivity_report', ['unit_name', 'unit_type', 'province_code']) %}
+{% endif %}
 
 with
 
 reports as (
 
     select * from {{ ref('int_connectivity_reports_flattened') }}
+    {% if is_incremental() %}
+    where period in {{ sql_text_list(touched_periods) }}
+    {% endif %}
 
 ),
 
@@ -40,7 +59,8 @@ final as (
         reports.submission_id,
         reports.counted_version as version,
         reports.submitted_at,
-        reports.updated_at
+        reports.updated_at,
+        reports.loaded_at
 
     from reports
     left join units

@@ -1,14 +1,48 @@
 -- One row per (period, unit_code) with a counting digital_skills_report ("Bình dân học vụ
 -- số", digital literacy for all): its fields, participants, and coverage of the population by
 -- the basic course, cumulated over the unit's counting reports up to the period.
+-- Incremental by period: a change to period P changes the cumulative of every later period,
+-- so a night deletes every period from the earliest it touched (pre-hook; see
+-- macros/incremental_helpers.sql) and appends them recomputed; what came before comes from
+-- the rows already built.
+
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        pre_hook="{{ delete_touched_report_periods('digital_skills_report', ['unit_name', 'unit_type', 'province_code', 'population'], from_first=true) }}",
+        on_schema_change='append_new_columns'
+    )
+}}
+-- depends_on: {{ ref('int_submissions_counted') }}
+{% if is_incremental() %}
+    {% set touched_periods = touched_report_periods(
+        'digital_skills_report', ['unit_name', 'unit_type', 'province_code', 'population']) %}
+    {# past every period when nothing was touched #}
+    {% set first_touched = touched_periods | first if touched_periods else '9999' %}
+{% endif %}
 
 with
 
 reports as (
 
     select * from {{ ref('int_digital_skills_reports_flattened') }}
+    {% if is_incremental() %}
+    where period >= '{{ first_touched }}'
+    {% endif %}
 
 ),
+
+{% if is_incremental() %}
+completed_before as (
+
+    select unit_code, sum(people_completed_basic) as completed_basic
+    from {{ this }}
+    where period < '{{ first_touched }}'
+    group by unit_code
+
+),
+{% endif %}
 
 units as (
 
@@ -27,9 +61,15 @@ cumulated as (
             partition by reports.unit_code
             order by reports.period
             rows between unbounded preceding and current row
-        ) as cumulative_completed_basic
+        )
+        {%- if is_incremental() %} + coalesce(completed_before.completed_basic, 0){% endif %}
+            as cumulative_completed_basic
 
     from reports
+    {% if is_incremental() %}
+    left join completed_before
+        on reports.unit_code = completed_before.unit_code
+    {% endif %}
 
 ),
 
@@ -55,7 +95,8 @@ final as (
         cumulated.submission_id,
         cumulated.counted_version as version,
         cumulated.submitted_at,
-        cumulated.updated_at
+        cumulated.updated_at,
+        cumulated.loaded_at
 
     from cumulated
     left join units

@@ -17,6 +17,7 @@ expected_reports as (
 counted_submissions as (
 
     select * from {{ ref('int_submissions_counted') }}
+    where not is_withdrawn
 
 ),
 
