@@ -23,9 +23,9 @@ import pytest
 
 from bench.loading_limits import pull_results_of
 from bench.national_data import build_national_dataset
+from commune_dx import landing
 from commune_dx.building import invoke_dbt, write_run_context
 from commune_dx.nightly import load, validate
-from commune_dx.pulling import landing_run_dir
 from commune_dx.settings import MART_TABLES, Settings
 
 PROVINCES = ["12", "46"]  # the two smallest: the test is about history, not breadth
@@ -99,17 +99,14 @@ def _renamed_unit(units: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _land_night(settings: Settings, key: str, units: list, tasks: list, versions: list) -> Path:
-    run_dir = landing_run_dir(settings, key)
-    (run_dir / "units").mkdir(parents=True)
-    (run_dir / "units.json").write_text(json.dumps(units, ensure_ascii=False), encoding="utf-8")
-    (run_dir / "tasks.json").write_text(json.dumps(tasks, ensure_ascii=False), encoding="utf-8")
+    run_dir = landing.run_dir(settings.warehouse_dir, key)
+    landing.write_snapshots(run_dir, units, tasks)
     by_unit: dict[str, list[str]] = {}
     for version in versions:
         by_unit.setdefault(version["unit_code"], []).append(json.dumps(version, ensure_ascii=False))
     for unit_code, lines in by_unit.items():
-        (run_dir / "units" / f"{unit_code}.jsonl").write_text(
-            "".join(line + "\n" for line in lines), encoding="utf-8"
-        )
+        with landing.unit_writer(landing.units_dir(run_dir), unit_code) as fh:
+            fh.write("".join(line + "\n" for line in lines).encode("utf-8"))
     return run_dir
 
 
