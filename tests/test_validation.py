@@ -343,3 +343,18 @@ def test_validation_and_load_share_one_rfc3339_check():
             f"SELECT CASE WHEN regexp_matches(?, '{RFC3339_PATTERN}') "
             "THEN TRY_CAST(upper(?) AS TIMESTAMPTZ) END", [text, text]).fetchone()[0]
         assert (stored is None) == (parse_rfc3339(text) is None), text
+
+
+def test_validating_in_chunks_gives_the_verdicts_of_one_chunk(outcomes, tmp_path):
+    """The validate step checks a night's versions a chunk at a time: the same verdicts and
+    reasons, in the same order, as one chunk of everything, and the Data Docs show every chunk."""
+    versions = [VersionToCheck(key=case_id, item=nfc(item)) for case_id, item, _ in CASES]
+    chunked = validate_versions(versions, REF, tmp_path, run_name="chunked", chunk_size=3)
+    assert [o.key for o in chunked] == [v.key for v in versions]
+    assert {o.key: (o.is_valid, o.reasons) for o in chunked} == {
+        key: (o.is_valid, o.reasons) for key, o in outcomes.items()
+    }
+    gx_failed = [o for o in chunked if any("must not exceed" in r for r in o.reasons)]
+    assert gx_failed and any(o.is_valid for o in chunked)
+    runs = {page.parent for page in tmp_path.glob("validations/*/chunked/*/*.html")}
+    assert len(runs) > 5  # five suites, some of them run over several chunks

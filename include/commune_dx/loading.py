@@ -25,7 +25,7 @@ import duckdb
 import msgspec
 
 from commune_dx.pulling import landing_units_dir
-from commune_dx.settings import REFERENCE_DIR
+from commune_dx.settings import REFERENCE_DIR, duckdb_config
 from commune_dx.timestamps import RFC3339_PATTERN
 from commune_dx.validation import nfc
 
@@ -199,7 +199,7 @@ def write_line_map(run_dir: Path, versions: Iterable[LandedVersion]) -> int:
 def connect_working(path: Path) -> duckdb.DuckDBPyConnection:
     """Open the working warehouse (the pipeline's single writer) with the raw schema."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path))
+    con = duckdb.connect(str(path), config=duckdb_config())
     con.execute("SET TimeZone = 'Asia/Ho_Chi_Minh'")
     con.execute(RAW_DDL)
     return con

@@ -10,12 +10,14 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from commune_dx.building import build_marts
 from commune_dx.loading import (
+    LandedVersion,
     iter_landed_versions,
     load_run,
     read_unit_codes,
@@ -41,7 +43,7 @@ from commune_dx.pulling import (
     write_json_atomic,
 )
 from commune_dx.settings import LOCAL_TZ, Settings
-from commune_dx.validation import Reference, VersionToCheck, validate_versions
+from commune_dx.validation import Reference, VersionToCheck, iter_validated
 
 log = logging.getLogger(__name__)
 
@@ -173,28 +175,44 @@ def validate(settings: Settings, key: str) -> dict[str, int]:
         units={u["unit_code"]: u for u in units}, tasks={t["task_code"]: t for t in tasks}
     )
     # One verdict per distinct content: a version re-sent identically is checked once. The line
-    # map tells the load each landed line's sha256 (it need not hash them again).
-    landed = list(iter_landed_versions(run_dir))
-    write_line_map(run_dir, landed)
-    unique = {v.key: v for v in landed}
+    # map tells the load each landed line's sha256 (it need not hash them again). The landing
+    # files are read twice rather than held in memory: once for the line map and the hashes,
+    # once for the versions to check, one chunk at a time.
+    landed: set[str] = set()
+
+    def noted(versions: Iterable[LandedVersion]) -> Iterator[LandedVersion]:
+        for version in versions:
+            landed.add(version.key)
+            yield version
+
+    write_line_map(run_dir, noted(iter_landed_versions(run_dir)))
     # Versions stored on an earlier night (re-sent unchanged) kept the verdict they got then: the
     # load stores nothing for them, so they are not checked again.
-    stored = stored_content_hashes(settings.working_db, unique)
-    versions = [_version_to_check(key, v) for key, v in unique.items() if key not in stored]
+    stored = stored_content_hashes(settings.working_db, landed)
+    to_check = landed - stored
+    landed.clear()
+
+    def first_unchecked() -> Iterator[VersionToCheck]:
+        for version in iter_landed_versions(run_dir):
+            if version.key in to_check:
+                to_check.discard(version.key)
+                yield _version_to_check(version.key, version)
+
     started = time.monotonic()
-    outcomes = validate_versions(versions, reference, settings.gx_docs_dir, run_name=key)
+    checked = invalid = 0
     tmp = run_dir / "validation.jsonl.tmp"
     with tmp.open("w", encoding="utf-8") as fh:
-        for outcome in outcomes:
+        for outcome in iter_validated(first_unchecked(), reference, settings.gx_docs_dir, run_name=key):
             fh.write(json.dumps({"content_hash": outcome.key, "is_valid": outcome.is_valid,
                                  "reasons": outcome.reasons}, ensure_ascii=False))
             fh.write("\n")
+            checked += 1
+            invalid += not outcome.is_valid
     os.replace(tmp, run_dir / "validation.jsonl")
-    invalid = sum(1 for o in outcomes if not o.is_valid)
     log.info("validated %d versions in %.1fs: %d invalid (quarantined); %d already stored, not "
-             "checked again; Data Docs: %s", len(outcomes), time.monotonic() - started, invalid,
+             "checked again; Data Docs: %s", checked, time.monotonic() - started, invalid,
              len(stored), settings.gx_docs_dir / "index.html")
-    return {"versions": len(outcomes), "invalid": invalid, "already_stored": len(stored)}
+    return {"versions": checked, "invalid": invalid, "already_stored": len(stored)}
 
 
 def _version_to_check(key: str, landed: Any) -> VersionToCheck:
