@@ -327,3 +327,18 @@ def test_a_version_that_is_no_object_or_too_deep_is_invalid_not_an_error():
     assert reasons["list"] == ["the version is a JSON array, not an object"]
     assert reasons["unreadable"] == ["the record is nested too deeply to read"]
     assert reasons["deep"] == ["the version is nested too deeply to check (a hostile or broken record)"]
+
+
+def test_validating_in_chunks_gives_the_verdicts_of_one_chunk(outcomes, tmp_path):
+    """The validate step checks a night's versions a chunk at a time: the same verdicts and
+    reasons, in the same order, as one chunk of everything, and the Data Docs show every chunk."""
+    versions = [VersionToCheck(key=case_id, item=nfc(item)) for case_id, item, _ in CASES]
+    chunked = validate_versions(versions, REF, tmp_path, run_name="chunked", chunk_size=3)
+    assert [o.key for o in chunked] == [v.key for v in versions]
+    assert {o.key: (o.is_valid, o.reasons) for o in chunked} == {
+        key: (o.is_valid, o.reasons) for key, o in outcomes.items()
+    }
+    gx_failed = [o for o in chunked if any("must not exceed" in r for r in o.reasons)]
+    assert gx_failed and any(o.is_valid for o in chunked)
+    runs = {page.parent for page in tmp_path.glob("validations/*/chunked/*/*.html")}
+    assert len(runs) > 5  # five suites, some of them run over several chunks

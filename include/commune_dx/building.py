@@ -28,7 +28,7 @@ import duckdb
 
 from commune_dx.landing import write_bytes_atomic
 from commune_dx.portal_client import PipelineError
-from commune_dx.settings import DBT_PROJECT_DIR, Settings
+from commune_dx.settings import DBT_PROJECT_DIR, Settings, duckdb_config
 
 log = logging.getLogger(__name__)
 dbt_log = logging.getLogger("commune_dx.dbt")
@@ -69,7 +69,8 @@ def write_run_context(settings: Settings, as_of_date: str) -> None:
 def _dbt_environment(settings: Settings) -> Iterator[None]:
     """The environment variables the dbt project reads (``profiles.yml``, the calendar macro),
     set for the invocation only and restored afterwards (tasks may share a process)."""
-    wanted = {"WAREHOUSE_DIR": str(settings.warehouse_dir), "COMMUNE_CALENDAR_START": settings.calendar_start}
+    wanted = {"WAREHOUSE_DIR": str(settings.warehouse_dir), "COMMUNE_CALENDAR_START": settings.calendar_start,
+              "COMMUNE_DUCKDB_MEMORY_LIMIT": duckdb_config()["memory_limit"]}
     saved = {name: os.environ.get(name) for name in wanted}
     os.environ.update(wanted)
     try:

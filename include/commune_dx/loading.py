@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 
 from commune_dx import landing
-from commune_dx.settings import REFERENCE_DIR
+from commune_dx.settings import REFERENCE_DIR, duckdb_config
 from commune_dx.timestamps import RFC3339_PATTERN
 
 log = logging.getLogger("commune_dx.nightly")
@@ -110,7 +110,7 @@ CREATE TABLE IF NOT EXISTS raw.watermarks (
 def connect_working(path: Path) -> duckdb.DuckDBPyConnection:
     """Open the working warehouse (the pipeline's single writer) with the raw schema."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path))
+    con = duckdb.connect(str(path), config=duckdb_config())
     con.execute("SET TimeZone = 'Asia/Ho_Chi_Minh'")
     con.execute(RAW_DDL)
     return con

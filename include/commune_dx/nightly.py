@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,7 +25,7 @@ from commune_dx.portal_client import (
 from commune_dx.publishing import publish_marts
 from commune_dx.pulling import UNIT_CODE_PATTERN, make_batches, pull_batch, reported_code
 from commune_dx.settings import LOCAL_TZ, Settings
-from commune_dx.validation import Reference, VersionToCheck, validate_versions
+from commune_dx.validation import Reference, VersionToCheck, iter_validated
 
 log = logging.getLogger(__name__)
 
@@ -149,22 +150,44 @@ def validate(settings: Settings, key: str) -> dict[str, int]:
         units={u["unit_code"]: u for u in units}, tasks={t["task_code"]: t for t in tasks}
     )
     # One verdict per distinct content: a version re-sent identically is checked once. The line
-    # map tells the load each landed line's sha256 (it need not hash them again).
-    landed = list(landing.iter_landed_versions(run_dir))
-    landing.write_line_map(run_dir, landed)
-    unique = {v.key: v for v in landed}
+    # map tells the load each landed line's sha256 (it need not hash them again). The landing
+    # files are read twice rather than held in memory: once for the line map and the hashes,
+    # once for the versions to check, one chunk at a time.
+    landed: set[str] = set()
+
+    def noted(versions: Iterable[landing.LandedVersion]) -> Iterator[landing.LandedVersion]:
+        for version in versions:
+            landed.add(version.key)
+            yield version
+
+    landing.write_line_map(run_dir, noted(landing.iter_landed_versions(run_dir)))
     # Versions stored on an earlier night (re-sent unchanged) kept the verdict they got then: the
     # load stores nothing for them, so they are not checked again.
-    stored = stored_content_hashes(settings.working_db, unique)
-    versions = [_version_to_check(key, v) for key, v in unique.items() if key not in stored]
+    stored = stored_content_hashes(settings.working_db, landed)
+    to_check = landed - stored
+    landed.clear()
+
+    def first_unchecked() -> Iterator[VersionToCheck]:
+        for version in landing.iter_landed_versions(run_dir):
+            if version.key in to_check:
+                to_check.discard(version.key)
+                yield _version_to_check(version.key, version)
+
     started = time.monotonic()
-    outcomes = validate_versions(versions, reference, settings.gx_docs_dir, run_name=key)
-    landing.write_validation(run_dir, ((o.key, o.is_valid, o.reasons) for o in outcomes))
-    invalid = sum(1 for o in outcomes if not o.is_valid)
+    counts = {"checked": 0, "invalid": 0}
+
+    def verdicts() -> Iterator[tuple[str, bool, list[str]]]:
+        for outcome in iter_validated(first_unchecked(), reference, settings.gx_docs_dir, run_name=key):
+            counts["checked"] += 1
+            counts["invalid"] += not outcome.is_valid
+            yield outcome.key, outcome.is_valid, outcome.reasons
+
+    landing.write_validation(run_dir, verdicts())
+    checked, invalid = counts["checked"], counts["invalid"]
     log.info("validated %d versions in %.1fs: %d invalid (quarantined); %d already stored, not "
-             "checked again; Data Docs: %s", len(outcomes), time.monotonic() - started, invalid,
+             "checked again; Data Docs: %s", checked, time.monotonic() - started, invalid,
              len(stored), settings.gx_docs_dir / "index.html")
-    return {"versions": len(outcomes), "invalid": invalid, "already_stored": len(stored)}
+    return {"versions": checked, "invalid": invalid, "already_stored": len(stored)}
 
 
 def _version_to_check(key: str, landed: Any) -> VersionToCheck:

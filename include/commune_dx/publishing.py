@@ -48,7 +48,7 @@ from commune_dx.exports import (
     write_workbook,
 )
 from commune_dx.landing import TEMP_SUFFIX, fsync_path, move_into_place, temp_path
-from commune_dx.settings import LOCAL_TZ, MART_TABLES
+from commune_dx.settings import LOCAL_TZ, MART_TABLES, duckdb_config
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,8 @@ def _build(working_db: Path, tmp_db: Path, tmp_parquet: Path, tmp_exports: Path,
     ``tmp_parquet/<table>.parquet``, ``tmp_exports/<table>.csv`` and the workbook."""
     counts: dict[str, int] = {}
     marts: list[MartDoc] = []
-    con = duckdb.connect()
+    # Whatever DuckDB spills goes into the publish's own temporary folder (gone with the connection).
+    con = duckdb.connect(config=duckdb_config(temp_directory=str(tmp_parquet)))
     try:
         con.execute(f"SET TimeZone = {sql_literal(LOCAL_TZ)}")  # the CSVs' timestamps in local time
         con.execute(f"ATTACH {sql_literal(str(working_db))} AS working (READ_ONLY)")

@@ -27,6 +27,19 @@ EXPECTATIONS_DIR = REPO_ROOT / "expectations"
 # The project's Airflow settings, read by the CLI (and written into airflow.cfg) and by Compose.
 AIRFLOW_ENV_FILE = REPO_ROOT / "deploy" / "airflow.env"
 
+# DuckDB's default memory limit is 80% of the machine's memory: a first load of years of history
+# would take that much. The night's connections to the warehouse (load, dbt, publish) are capped
+# instead and spill to a temporary directory beside the database beyond the cap.
+DEFAULT_DUCKDB_MEMORY_LIMIT = "1GB"
+
+
+def duckdb_config(**settings: str) -> dict[str, str]:
+    """DuckDB configuration for the pipeline's connections: ``memory_limit`` from
+    ``COMMUNE_DUCKDB_MEMORY_LIMIT`` (default ``DEFAULT_DUCKDB_MEMORY_LIMIT``), plus ``settings``."""
+    limit = os.environ.get("COMMUNE_DUCKDB_MEMORY_LIMIT") or DEFAULT_DUCKDB_MEMORY_LIMIT
+    return {"memory_limit": limit, **settings}
+
+
 PORTAL_CONN_ID = "commune_portal"
 PORTAL_POOL = "commune_portal"
 LOCAL_TZ = "Asia/Ho_Chi_Minh"

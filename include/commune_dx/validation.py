@@ -22,9 +22,11 @@ import os
 import re
 import unicodedata
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
+from itertools import islice
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -310,6 +312,98 @@ def load_suite_documents(expectations_dir: Path = EXPECTATIONS_DIR) -> dict[str,
     }
 
 
+class GxSuites:
+    """The Great Expectations suites of one night in one ephemeral context, run over the night's
+    DataFrames one chunk at a time (:meth:`run`); :meth:`build_docs` renders every result once.
+
+    The suites' expectations are all row by row, so a chunk's verdicts do not depend on the
+    other chunks."""
+
+    def __init__(self, docs_dir: Path | None = None) -> None:
+        os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+        import great_expectations as gx  # imported here: slow, paid once per night
+
+        logging.getLogger("great_expectations").setLevel(logging.WARNING)
+        self._gx = gx
+        self.docs_dir = docs_dir
+        self.context = gx.get_context(mode="ephemeral")
+        self.context.variables.progress_bars = {"globally": False}
+        if docs_dir is not None:
+            self.context.add_data_docs_site(
+                site_name="nightly",
+                site_config={
+                    "class_name": "SiteBuilder",
+                    "store_backend": {"class_name": "TupleFilesystemStoreBackend",
+                                      "base_directory": str(docs_dir)},
+                    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                },
+            )
+        self.source = self.context.data_sources.add_pandas("portal_submissions")
+        self.documents = load_suite_documents()
+        self.checkpoints: dict[str, Any] = {}
+        self.rendered: list[Any] = []  # the night's results and suites, for the Data Docs
+
+    def _checkpoint(self, form: str) -> Any:
+        """The form's checkpoint, made on first use and run again for every chunk."""
+        if form not in self.checkpoints:
+            gx = self._gx
+            suite_name = GX_SUITES[form]
+            document = self.documents[suite_name]
+            suite = self.context.suites.add(
+                gx.ExpectationSuite(name=suite_name, expectations=document["expectations"],
+                                    notes=document.get("notes"))
+            )
+            batch = self.source.add_dataframe_asset(form).add_batch_definition_whole_dataframe("night")
+            definition = self.context.validation_definitions.add(
+                gx.ValidationDefinition(name=f"{form}_night", data=batch, suite=suite)
+            )
+            index_columns = ["key", "entry"] if form == "task_report" else ["key"]
+            self.checkpoints[form] = self.context.checkpoints.add(
+                gx.Checkpoint(
+                    name=f"{form}_checkpoint",
+                    validation_definitions=[definition],
+                    result_format={"result_format": "COMPLETE",
+                                   "unexpected_index_column_names": index_columns},
+                )
+            )
+        return self.checkpoints[form]
+
+    def run(self, frames: dict[str, list[dict[str, Any]]], run_name: str = "night") -> dict[str, list[str]]:
+        """Run each form's suite over its rows; return the reasons by version key."""
+        import pandas as pd
+        from great_expectations.core.run_identifier import RunIdentifier
+        from great_expectations.data_context.types.resource_identifiers import (
+            ExpectationSuiteIdentifier,
+        )
+
+        reasons: dict[str, list[str]] = defaultdict(list)
+        for form, rows in frames.items():
+            if not rows:
+                continue
+            outcome = self._checkpoint(form).run(
+                batch_parameters={"dataframe": pd.DataFrame(rows)},
+                run_id=RunIdentifier(run_name=run_name),
+            )
+            self.rendered += [*outcome.run_results, ExpectationSuiteIdentifier(name=GX_SUITES[form])]
+            for result in outcome.run_results.values():
+                for expectation in result.results:
+                    if expectation.success:
+                        continue
+                    config = expectation.expectation_config
+                    reason = config.meta.get("reason", config.type)
+                    for hit in expectation.result.get("unexpected_index_list") or []:
+                        prefix = f"{hit['entry']}: " if "entry" in hit else ""
+                        reasons[hit["key"]].append(f"{prefix}{reason}")
+        return reasons
+
+    def build_docs(self) -> None:
+        """Render the night's results as Data Docs in ``docs_dir`` (nothing without one)."""
+        if self.docs_dir is not None and self.rendered:
+            # One Data Docs build for the night's suites, not one per checkpoint run
+            # (UpdateDataDocsAction): each build renders the site's templates anew.
+            self.context.build_data_docs(site_names=["nightly"], resource_identifiers=self.rendered)
+
+
 def run_gx_suites(
     frames: dict[str, list[dict[str, Any]]], docs_dir: Path | None = None, run_name: str = "night"
 ) -> dict[str, list[str]]:
@@ -317,82 +411,22 @@ def run_gx_suites(
 
     With ``docs_dir``, the night's results are also rendered as GX Data Docs there.
     """
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-    import great_expectations as gx  # imported here: slow, paid once per night
-    import pandas as pd
-    from great_expectations.core.run_identifier import RunIdentifier
-    from great_expectations.data_context.types.resource_identifiers import (
-        ExpectationSuiteIdentifier,
-    )
-
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = {"globally": False}
-    if docs_dir is not None:
-        context.add_data_docs_site(
-            site_name="nightly",
-            site_config={
-                "class_name": "SiteBuilder",
-                "store_backend": {"class_name": "TupleFilesystemStoreBackend",
-                                  "base_directory": str(docs_dir)},
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            },
-        )
-    source = context.data_sources.add_pandas("portal_submissions")
-    documents = load_suite_documents()
-    reasons: dict[str, list[str]] = defaultdict(list)
-    rendered: list[Any] = []  # the night's results and suites, for the Data Docs
-    for form, rows in frames.items():
-        if not rows:
-            continue
-        suite_name = GX_SUITES[form]
-        document = documents[suite_name]
-        suite = context.suites.add(
-            gx.ExpectationSuite(name=suite_name, expectations=document["expectations"],
-                                notes=document.get("notes"))
-        )
-        batch = source.add_dataframe_asset(form).add_batch_definition_whole_dataframe("night")
-        definition = context.validation_definitions.add(
-            gx.ValidationDefinition(name=f"{form}_night", data=batch, suite=suite)
-        )
-        index_columns = ["key", "entry"] if form == "task_report" else ["key"]
-        checkpoint = context.checkpoints.add(
-            gx.Checkpoint(
-                name=f"{form}_checkpoint",
-                validation_definitions=[definition],
-                result_format={"result_format": "COMPLETE",
-                               "unexpected_index_column_names": index_columns},
-            )
-        )
-        outcome = checkpoint.run(
-            batch_parameters={"dataframe": pd.DataFrame(rows)},
-            run_id=RunIdentifier(run_name=run_name),
-        )
-        rendered += [*outcome.run_results, ExpectationSuiteIdentifier(name=suite_name)]
-        for result in outcome.run_results.values():
-            for expectation in result.results:
-                if expectation.success:
-                    continue
-                config = expectation.expectation_config
-                reason = config.meta.get("reason", config.type)
-                for hit in expectation.result.get("unexpected_index_list") or []:
-                    prefix = f"{hit['entry']}: " if "entry" in hit else ""
-                    reasons[hit["key"]].append(f"{prefix}{reason}")
-    if docs_dir is not None and rendered:
-        # One Data Docs build for the night's suites, not one per checkpoint (UpdateDataDocsAction):
-        # each build renders the site's templates anew.
-        context.build_data_docs(site_names=["nightly"], resource_identifiers=rendered)
+    suites = GxSuites(docs_dir)
+    reasons = suites.run(frames, run_name)
+    suites.build_docs()
     return reasons
 
 
-def validate_versions(
-    versions: list[VersionToCheck], ref: Reference, docs_dir: Path | None = None,
-    run_name: str = "night",
-) -> list[ValidationOutcome]:
-    """Validate a night's versions; every invalid one gets all its reasons.
+# Versions validated at once: the parsed records and their DataFrames of one chunk are what the
+# validate step holds in memory, whatever the length of the history pulled.
+CHUNK_VERSIONS = 50_000
 
-    With ``docs_dir``, the Great Expectations results are rendered there as Data Docs.
-    """
+
+def _check_chunk(
+    versions: list[VersionToCheck], ref: Reference, suites: Callable[[], GxSuites], run_name: str
+) -> list[ValidationOutcome]:
+    """Every check on one chunk of versions; ``suites`` gives the night's GX suites (made on
+    first use: a night with nothing for GX does not pay their import)."""
     reasons: dict[str, list[str]] = {}
     frames: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for version in versions:
@@ -421,10 +455,44 @@ def validate_versions(
         except RecursionError:
             found = ["the version is nested too deeply to check (a hostile or broken record)"]
         reasons[version.key] = found
-    if any(frames.values()):  # a night with nothing for GX does not pay its import
-        for key, gx_reasons in run_gx_suites(frames, docs_dir, run_name).items():
+    if any(frames.values()):
+        for key, gx_reasons in suites().run(frames, run_name).items():
             reasons[key].extend(gx_reasons)
     return [
         ValidationOutcome(key=v.key, is_valid=not reasons.get(v.key), reasons=reasons.get(v.key, []))
         for v in versions
     ]
+
+
+def iter_validated(
+    versions: Iterable[VersionToCheck], ref: Reference, docs_dir: Path | None = None,
+    run_name: str = "night", chunk_size: int = CHUNK_VERSIONS,
+) -> Iterator[ValidationOutcome]:
+    """Validate ``versions`` ``chunk_size`` at a time, in order, yielding each one's outcome;
+    only one chunk is held in memory. The outcomes are those of :func:`validate_versions` over
+    all of them at once. With ``docs_dir``, the Great Expectations results of every chunk are
+    rendered there as Data Docs once the last chunk is done."""
+    suites: GxSuites | None = None
+
+    def night_suites() -> GxSuites:
+        nonlocal suites
+        if suites is None:
+            suites = GxSuites(docs_dir)
+        return suites
+
+    remaining = iter(versions)
+    while chunk := list(islice(remaining, chunk_size)):
+        yield from _check_chunk(chunk, ref, night_suites, run_name)
+    if suites is not None:
+        suites.build_docs()
+
+
+def validate_versions(
+    versions: list[VersionToCheck], ref: Reference, docs_dir: Path | None = None,
+    run_name: str = "night", chunk_size: int = CHUNK_VERSIONS,
+) -> list[ValidationOutcome]:
+    """Validate a night's versions; every invalid one gets all its reasons.
+
+    With ``docs_dir``, the Great Expectations results are rendered there as Data Docs.
+    """
+    return list(iter_validated(versions, ref, docs_dir, run_name, chunk_size))
