@@ -311,9 +311,10 @@ class Bench:
         submissions on each (the 1st and 2nd of the next month: the filing days)."""
         incremental: dict[str, Any] = {}
         start = self.calendar["first_period"]
+        # 1 month first: its figures stand even if the whole history's first load fails.
         for months, first_as_of in (
-            (self.history_months, self.calendar["as_of"]),
             (1, self.calendar["month_1_as_of"]),
+            (self.history_months, self.calendar["as_of"]),
         ):
             key = f"months_{months}"
             history = f"{months} month{'s' if months > 1 else ''} of history"
@@ -489,6 +490,8 @@ class Bench:
             )
             say(f"!! {name} failed: {error}")
         self.results.setdefault("phase_seconds", {})[name] = round(time.perf_counter() - started, 1)
+        # The figures so far, written after every phase: a run stopped midway keeps them.
+        write_results(self.results | {"finished_at": f"not yet: after the phase {name!r}"}, self.args.out_dir)
 
     @staticmethod
     def code_state(commit: str = "HEAD") -> dict[str, Any]:
@@ -661,6 +664,8 @@ def main(argv: list[str] | None = None) -> int:
         help="only the floor and the demo nights (their ratio); use with --out-dir to keep bench/'s results",
     )
     args = parser.parse_args(argv)
+    if args.history_months < 2:
+        parser.error("--history-months must be at least 2 (it is compared with 1 month)")
     return Bench(args).run()
 
 
