@@ -100,6 +100,7 @@ lint: $(STAMP)
 clean:
 	rm -rf .airflow .superset data/warehouse dbt_project/target dbt_project/logs
 
-# The national-scale benchmark of issue 7 (10–20 min): bench/results.json and bench/RESULTS.md.
+# The national-scale benchmark of issues 7 and 17 (5 years of history): bench/results.json and
+# bench/RESULTS.md; method in bench/README.md.
 bench: $(STAMP)
 	$(PY) -m bench.run_bench

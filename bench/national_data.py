@@ -1,4 +1,4 @@
-"""National-scale demo data for the benchmark (``bench/``): every province, a year of history.
+"""National-scale demo data for the benchmark (``bench/``): every province, years of history.
 
 ``build_national_dataset()`` stacks, for each province of the 2025 reference list (34
 provinces, 3,321 communes), the province's demo data (``build_province_data``: the July and
@@ -15,10 +15,11 @@ August 2025 monthly forms, the task reports and their mess) and a history around
 
 Task codes carry the province (``TW57-25-001``) so that the national catalogue stays unique.
 
-The default calendar is the one the benchmark's clock walks through: the filings of October
-2024 (period 2024-09) to September 2025 are "12 months of history"; the filings of October
-2025 (period 2025-09) are the next nights' new submissions. Same arguments, same output, and
-about five seconds for the whole country.
+The calendar ends where the benchmark's clock walks: the filings up to September 2025 (period
+2025-08) are the history, the filings of October 2025 (period 2025-09) the next nights' new
+submissions. The defaults give 12 months of history (from period 2024-09); ``make bench`` asks
+for 60 (``first_period="2020-09"``, ``active_from="2020-01-01"``). Every period gets its own
+corrections, withdrawals and fixes, so every year has them. Same arguments, same output.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ class PortalProcess:
         provinces: list[str] | None = None,
         cwd: Path | None = None,
         first_period: str | None = None,
+        active_from: str | None = None,
     ) -> None:
         self.token = token
         self.log_path = log_path
@@ -38,6 +39,8 @@ class PortalProcess:
                 command += ["--provinces", ",".join(provinces)]
             if first_period:
                 command += ["--first-period", first_period]
+            if active_from:
+                command += ["--active-from", active_from]
         elif provinces:
             command += ["--province", provinces[0]]
         self.command = command
@@ -47,7 +50,7 @@ class PortalProcess:
         self.dataset: dict[str, int] = {}
         self._process: subprocess.Popen[str] | None = None
 
-    def start(self, timeout: float = 180.0) -> PortalProcess:
+    def start(self, timeout: float = 600.0) -> PortalProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
         self._stderr = self.log_path.open("w", encoding="utf-8")

@@ -1,4 +1,4 @@
-"""The benchmark's results: the targets of issue 7 as measured ratios, ``results.json`` and the
+"""The benchmark's results: the targets of issues 7 and 17 as measured ratios, ``results.json`` and the
 readable ``RESULTS.md``."""
 
 from __future__ import annotations
@@ -9,6 +9,10 @@ from pathlib import Path
 from typing import Any
 
 GIB = 1024**3
+# The demo ratio before issue 17, when handoff.py started dbt early in a process of its own
+# (the figure issue 17 gives); this run measures it with dbt inside dbt_build.
+DEMO_RATIO_BEFORE_SIMPLE_DBT = 1.68
+DEFAULT_HISTORY_MONTHS = 60
 RESULTS_SCHEMA_VERSION = 1
 # Top-level sections every results.json has (the smoke test checks them).
 SECTIONS = (
@@ -39,12 +43,17 @@ class Target:
     limit: float
     met: bool | None  # None when not measured in this run
     measured: str  # the figures behind the ratio
+    at_least: bool = False  # the ratio must reach the limit (else stay under it)
 
     @property
     def verdict(self) -> str:
-        if self.met is None:
+        if self.met is None or self.ratio is None:
             return "not measured"
-        return "met" if self.met else "MISSED"
+        if self.met:
+            return "met"
+        # how far short of the limit (at least) or over it (at most), as a share of the limit
+        missed_by = 1 - self.ratio / self.limit if self.at_least else self.ratio / self.limit - 1
+        return f"MISSED by {100 * missed_by:.0f} %"
 
 
 def _ratio(numerator: float | None, denominator: float | None) -> float | None:
@@ -58,43 +67,41 @@ def _at_most(name: str, goal: str, ratio: float | None, limit: float, measured: 
 
 
 def _at_least(name: str, goal: str, ratio: float | None, limit: float, measured: str) -> Target:
-    return Target(name, goal, ratio, limit, None if ratio is None else ratio >= limit, measured)
+    return Target(name, goal, ratio, limit, None if ratio is None else ratio >= limit, measured, True)
 
 
 def evaluate_targets(results: dict[str, Any]) -> list[Target]:
-    """Every target of issue 7 from the measured figures (None-safe for partial runs)."""
+    """Every target of issues 7 and 17 from the measured figures (None-safe for partial runs)."""
     floor = results.get("floor") or {}
     demo = results.get("demo_night") or {}
     national = results.get("national_night") or {}
     dlt = (results.get("dlt") or {}).get("tuned") or {}
     loaders = results.get("loaders") or {}
     incremental = results.get("incremental") or {}
-    first = demo.get("first_night") or {}
     direct_rate = pull_load_without_airflow(results)
+    months = (results.get("dataset") or {}).get("history_months") or DEFAULT_HISTORY_MONTHS
+    whole = incremental.get(f"months_{months}") or {}
+    one = incremental.get("months_1") or {}
+    demo_ratio = _ratio(demo.get("median_wall_seconds"), floor.get("median_wall_seconds"))
     targets = [
         _at_most(
             "demo night vs Airflow floor",
-            "Phú Thọ routine night (the next night, warm) ≤ 2× the trivial 3-task DAG (medians)",
-            _ratio(demo.get("median_wall_seconds"), floor.get("median_wall_seconds")),
-            2.0,
-            f"{demo.get('median_wall_seconds')} s vs {floor.get('median_wall_seconds')} s",
+            "Phú Thọ routine night (the next night, warm) ≤ 2.5× the trivial 3-task DAG (medians), "
+            "dbt inside dbt_build",
+            demo_ratio,
+            2.5,
+            f"{demo.get('median_wall_seconds')} s vs {floor.get('median_wall_seconds')} s; before issue 17 "
+            f"(dbt started early by handoff.py): {DEMO_RATIO_BEFORE_SIMPLE_DBT}, now {demo_ratio}",
         ),
         _at_most(
-            "first demo night vs Airflow floor",
-            "Phú Thọ first night (cold: full pull, dbt full parse, docs) ≤ 2× the floor (medians)",
-            _ratio(first.get("median_wall_seconds"), floor.get("median_wall_seconds")),
-            2.0,
-            f"{first.get('median_wall_seconds')} s vs {floor.get('median_wall_seconds')} s",
-        ),
-        _at_most(
-            "national night wall",
-            "whole country, 12 months, first load: ≤ 5 minutes on this machine",
+            "national first load wall",
+            f"whole country, {months} months of history, first load: ≤ 5 minutes on this machine",
             _ratio(national.get("wall_seconds"), 300.0),
             1.0,
             f"{national.get('wall_seconds')} s vs 300 s",
         ),
         _at_most(
-            "national night peak RSS",
+            "national first load peak RSS",
             "peak RSS of the whole process tree ≤ 2 GiB",
             _ratio(national.get("peak_rss_bytes"), 2 * GIB),
             1.0,
@@ -102,7 +109,7 @@ def evaluate_targets(results: dict[str, Any]) -> list[Target]:
         ),
         _at_least(
             "pull+load vs dlt",
-            "portal to queryable raw tables, per unit: ≥ 2× dlt's throughput"
+            f"portal to queryable raw tables, per unit, {months} months of history: ≥ 2× dlt's throughput"
             " (dlt tuned per its docs, median of its runs)",
             _ratio(national.get("pull_load_versions_per_second"), dlt.get("versions_per_second")),
             2.0,
@@ -131,15 +138,11 @@ def evaluate_targets(results: dict[str, Any]) -> list[Target]:
             f"(one file: {(loaders.get('read_json_one_file') or {}).get('median_seconds')} s)",
         ),
         _at_most(
-            "incremental night, 12 vs 1 month of history",
-            "a day's new submissions: wall with 12 months of history ≤ 1.5× with 1 month",
-            _ratio(
-                (incremental.get("months_12") or {}).get("median_wall_seconds"),
-                (incremental.get("months_1") or {}).get("median_wall_seconds"),
-            ),
-            1.5,
-            f"{(incremental.get('months_12') or {}).get('median_wall_seconds')} s vs "
-            f"{(incremental.get('months_1') or {}).get('median_wall_seconds')} s",
+            f"incremental night, {months} vs 1 month of history",
+            f"a day's new submissions: wall with {months} months of history ≤ 1.3× with 1 month (medians)",
+            _ratio(whole.get("median_wall_seconds"), one.get("median_wall_seconds")),
+            1.3,
+            f"{whole.get('median_wall_seconds')} s vs {one.get('median_wall_seconds')} s",
         ),
     ]
     return targets
@@ -204,7 +207,8 @@ def render_markdown(results: dict[str, Any]) -> str:
     machine = results.get("machine") or {}
     dataset = results.get("dataset") or {}
     lines = [
-        "# Benchmark results (issue 7: one province in seconds, the whole country on one server)",
+        "# Benchmark results (issues 7 and 17: one province in seconds, the whole country and five "
+        "years of history on one server)",
         "",
         f"Generated by `{results.get('command')}` from {results.get('started_at')} to "
         f"{results.get('finished_at')}. Raw figures: `bench/results.json`; method and analysis: "
@@ -222,7 +226,7 @@ def render_markdown(results: dict[str, Any]) -> str:
     ]
     for t in results.get("targets") or []:
         ratio = "—" if t["ratio"] is None else f"{t['ratio']:.2f}"
-        kind = "≥" if t["name"].startswith("pull+load vs dlt") else "≤"
+        kind = "≥" if t.get("at_least") else "≤"
         lines.append(
             f"| {t['name']} | {t['goal']} | {t['measured']} | {ratio} | {kind} {t['limit']} "
             f"| **{t['verdict']}** |"
@@ -232,10 +236,10 @@ def render_markdown(results: dict[str, Any]) -> str:
         lines += [
             f"National demo portal: {dataset.get('units')} units, {dataset.get('tasks')} tasks, "
             f"{dataset.get('versions')} submission versions in all (history {dataset.get('history')}); "
-            f"generated and indexed in {_s(dataset.get('portal_ready_seconds'))} "
-            f"(generator alone: {_s(dataset.get('generation_seconds'))}). The national night sees "
-            f"{(results.get('national_night') or {}).get('versions_landed')} of them "
-            f"(clock {dataset.get('national_clock')}).",
+            f"generated and indexed in {_s(dataset.get('portal_ready_seconds'))}. The national first "
+            f"load sees {(results.get('national_night') or {}).get('versions_landed')} of them "
+            f"(clock {dataset.get('national_clock')}); the first load with 1 month of history, the "
+            f"filings of the first month (clock {dataset.get('month_1_clock')}).",
             "",
         ]
     floor = results.get("floor") or {}
@@ -253,12 +257,13 @@ def render_markdown(results: dict[str, Any]) -> str:
         "",
     ]
     incremental = results.get("incremental") or {}
+    months = dataset.get("history_months") or DEFAULT_HISTORY_MONTHS
     runs: list[tuple[str, dict[str, Any] | None]] = [
         ("demo, first night (median run)", (demo.get("first_night") or {}).get("median_run")),
         ("demo, next night (median run)", demo.get("median_run")),
-        ("national night, 12 months (first load)", results.get("national_night")),
+        (f"national, {months} months of history: first load", results.get("national_night")),
     ]
-    for key, history in (("months_1", "1 month"), ("months_12", "12 months")):
+    for key, history in (("months_1", "1 month"), (f"months_{months}", f"{months} months")):
         block = incremental.get(key) or {}
         if block.get("initial") and key == "months_1":
             runs.append((f"{history} of history: first load", block["initial"]))
@@ -268,14 +273,14 @@ def render_markdown(results: dict[str, Any]) -> str:
     national = results.get("national_night") or {}
     lines += [
         "",
-        f"National night: pull+load {national.get('pull_load_versions_per_second')} versions/s "
+        f"National first load: pull+load {national.get('pull_load_versions_per_second')} versions/s "
         f"(pull {_s((national.get('stages') or {}).get('pull'))} + load "
         f"{_s((national.get('stages') or {}).get('load'))}); warehouse "
         f"{_mib(national.get('warehouse_bytes'))} (`warehouse.duckdb`), serving "
         f"{_mib(national.get('serving_bytes'))}, Parquet marts {_mib(national.get('parquet_bytes'))}, "
         f"landing {_mib(national.get('landing_bytes'))}.",
         "",
-        "National night, peak RSS of the process tree while each task ran: "
+        "National first load, peak RSS of the process tree while each task ran: "
         + (
             ", ".join(
                 f"{task} {_mib(peak)}"
