@@ -95,3 +95,25 @@ def test_the_workbook_has_about_columns_and_a_sheet_per_mart_with_the_latest_nig
                         False)
     assert (wb["pulls"]["B3"].value, wb["pulls"]["B3"].data_type) == ("=1+1", "s")  # text, not a formula
     assert list(wb["monthly"].iter_rows(min_row=2, values_only=True)) == [("2025-07", 0.5), ("2025-08", None)]
+
+
+def test_a_mart_of_periods_shows_its_last_twelve_months_in_the_workbook(tmp_path):
+    """Years of monthly and quarterly history stay in the CSV; the workbook shows the periods
+    that begin in the last twelve months, quarters placed by their first month."""
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA marts")
+    con.execute("""CREATE TABLE marts.history AS
+        SELECT strftime(DATE '2023-01-01' + INTERVAL (i) MONTH, '%Y-%m') AS period, i AS n
+        FROM range(32) r(i)
+        UNION ALL SELECT * FROM (VALUES ('2024-Q4', 100), ('2025-Q1', 101), ('2025-Q3', 102)) q(period, n)""")
+    path = tmp_path / WORKBOOK_NAME
+    write_workbook(con, "marts", [_docs(con, "history", "Months and quarters")], path)
+    wb = load_workbook(path)
+    sheet = list(wb[wb.sheetnames[2]].iter_rows(min_row=2, values_only=True))  # "history" is reserved
+    shown = sorted(period for period, _ in sheet)
+    # The latest month is 2025-08 (the quarter 2025-Q3 begins in 2025-07): 2024-09 on.
+    assert shown == sorted([f"2024-{m:02d}" for m in (9, 10, 11, 12)]
+                           + [f"2025-{m:02d}" for m in range(1, 9)] + ["2024-Q4", "2025-Q1", "2025-Q3"])
+    about = list(wb["About"].iter_rows(min_row=2, values_only=True))
+    assert about[0][2:5] == (
+        35, 15, "periods from 2024-09 on (the last 12 months); every period in history.csv")

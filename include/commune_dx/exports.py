@@ -13,6 +13,9 @@ through its own DuckDB connection, and swaps the files in afterwards (see ``publ
   A mart with one set of rows per night (column ``as_of_date``) shows its latest night only:
   its history would pass Excel's row limit within months at national scale, and writing a
   cell through openpyxl costs far more than through DuckDB's CSV writer; the CSV has every night.
+  For the same reason a mart of periods (column ``period``: months ``YYYY-MM`` or quarters
+  ``YYYY-Qn``) shows the periods that begin in its last ``WORKBOOK_MONTHS`` months: years of
+  history would otherwise make the workbook, not the marts, the cost of every night.
 """
 
 from __future__ import annotations
@@ -38,6 +41,13 @@ EXCEL_MAX_SHEET_NAME = 31
 # Excel reserves this sheet name.
 EXCEL_RESERVED_SHEET_NAMES = {"history"}
 FETCH_ROWS = 10_000
+WORKBOOK_MONTHS = 12
+# The first day of a period, month (YYYY-MM) or quarter (YYYY-Qn).
+PERIOD_START_SQL = (
+    "CAST(CASE WHEN period LIKE '____-Q_' THEN substr(period, 1, 5) || "
+    "lpad(CAST(CAST(substr(period, 7, 1) AS INTEGER) * 3 - 2 AS VARCHAR), 2, '0') "
+    "ELSE period END || '-01' AS DATE)"
+)
 # Types Excel shows as they are; TIMESTAMPTZ and the rest are converted (see _excel_value_sql).
 EXCEL_NATIVE_TYPES = {
     "BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER",
@@ -166,11 +176,21 @@ class _SheetRows:
 
 def _sheet_rows(con: duckdb.DuckDBPyConnection, relation: str, mart: MartDoc) -> _SheetRows:
     where, note = "", "all rows"
-    if "as_of_date" in {c.name for c in mart.columns}:
+    names = {c.name for c in mart.columns}
+    if "as_of_date" in names:
         latest = con.execute(f"SELECT max(as_of_date) FROM {relation}").fetchone()[0]
         if latest is not None:
             where = f"WHERE as_of_date = (SELECT max(as_of_date) FROM {relation})"
             note = f"the latest night ({latest}); every night in {mart.table}.csv"
+    elif "period" in names:
+        first, cutoff = con.execute(
+            f"SELECT min({PERIOD_START_SQL}), "
+            f"max({PERIOD_START_SQL}) - INTERVAL {WORKBOOK_MONTHS - 1} MONTH FROM {relation}"
+        ).fetchone()
+        if first is not None and first < cutoff.date():
+            where = f"WHERE {PERIOD_START_SQL} >= DATE '{cutoff.date().isoformat()}'"
+            note = (f"periods from {cutoff:%Y-%m} on (the last {WORKBOOK_MONTHS} months); "
+                    f"every period in {mart.table}.csv")
     count = con.execute(f"SELECT count(*) FROM {relation} {where}").fetchone()[0]
     if count > EXCEL_MAX_ROWS - 1:
         count = EXCEL_MAX_ROWS - 1
@@ -198,7 +218,8 @@ def write_workbook(con: duckdb.DuckDBPyConnection, schema: str, marts: Sequence[
                    path: Path) -> None:
     """Write ``marts`` (tables of ``schema``) into one workbook at ``path``.
 
-    A nightly mart shows its latest night; a mart longer than Excel's row limit, its first rows.
+    A nightly mart shows its latest night, a mart of periods its last ``WORKBOOK_MONTHS``
+    months; a mart longer than Excel's row limit, its first rows.
     Sheet ``About`` says which rows each sheet shows; the CSVs hold them all.
     """
     names = sheet_names(["About", "Columns", *(m.table for m in marts)])
