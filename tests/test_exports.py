@@ -97,23 +97,31 @@ def test_the_workbook_has_about_columns_and_a_sheet_per_mart_with_the_latest_nig
     assert list(wb["monthly"].iter_rows(min_row=2, values_only=True)) == [("2025-07", 0.5), ("2025-08", None)]
 
 
-def test_a_mart_of_periods_shows_its_last_twelve_months_in_the_workbook(tmp_path):
-    """Years of monthly and quarterly history stay in the CSV; the workbook shows the periods
-    that begin in the last twelve months, quarters placed by their first month."""
+def test_a_mart_of_periods_shows_its_last_two_periods_of_each_form_in_the_workbook(tmp_path):
+    """Years of monthly and quarterly history stay in the CSV; the workbook shows the last two
+    periods of each form (the one being filed and the one before)."""
     con = duckdb.connect()
     con.execute("CREATE SCHEMA marts")
-    con.execute("""CREATE TABLE marts.history AS
-        SELECT strftime(DATE '2023-01-01' + INTERVAL (i) MONTH, '%Y-%m') AS period, i AS n
+    con.execute("""CREATE TABLE marts.completeness AS
+        SELECT 'connectivity_report' AS form,
+               strftime(DATE '2023-01-01' + INTERVAL (i) MONTH, '%Y-%m') AS period
         FROM range(32) r(i)
-        UNION ALL SELECT * FROM (VALUES ('2024-Q4', 100), ('2025-Q1', 101), ('2025-Q3', 102)) q(period, n)""")
+        UNION ALL SELECT * FROM (VALUES ('capacity_report', '2024-Q4'), ('capacity_report', '2025-Q1'),
+                                        ('capacity_report', '2025-Q3')) q(form, period)""")
+    con.execute("CREATE TABLE marts.months AS SELECT period FROM marts.completeness WHERE form LIKE 'conn%'")
+    con.execute("CREATE TABLE marts.short AS SELECT * FROM (VALUES ('2025-07'), ('2025-08')) t(period)")
     path = tmp_path / WORKBOOK_NAME
-    write_workbook(con, "marts", [_docs(con, "history", "Months and quarters")], path)
+    write_workbook(con, "marts", [_docs(con, t, t) for t in ("completeness", "months", "short")], path)
     wb = load_workbook(path)
-    sheet = list(wb[wb.sheetnames[2]].iter_rows(min_row=2, values_only=True))  # "history" is reserved
-    shown = sorted(period for period, _ in sheet)
-    # The latest month is 2025-08 (the quarter 2025-Q3 begins in 2025-07): 2024-09 on.
-    assert shown == sorted([f"2024-{m:02d}" for m in (9, 10, 11, 12)]
-                           + [f"2025-{m:02d}" for m in range(1, 9)] + ["2024-Q4", "2025-Q1", "2025-Q3"])
-    about = list(wb["About"].iter_rows(min_row=2, values_only=True))
-    assert about[0][2:5] == (
-        35, 15, "periods from 2024-09 on (the last 12 months); every period in history.csv")
+
+    def shown(sheet):
+        return sorted(row[-1] for row in wb[sheet].iter_rows(min_row=2, values_only=True))
+
+    assert shown("completeness") == ["2025-07", "2025-08", "2025-Q1", "2025-Q3"]
+    assert shown("months") == ["2025-07", "2025-08"]
+    assert shown("short") == ["2025-07", "2025-08"]
+    about = {r[1]: r[2:5] for r in wb["About"].iter_rows(min_row=2, values_only=True)}
+    assert about["completeness"] == (
+        35, 4, "the last 2 periods of each form; every period in completeness.csv")
+    assert about["months"] == (32, 2, "the last 2 periods; every period in months.csv")
+    assert about["short"] == (2, 2, "all rows")

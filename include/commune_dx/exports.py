@@ -13,9 +13,9 @@ through its own DuckDB connection, and swaps the files in afterwards (see ``publ
   A mart with one set of rows per night (column ``as_of_date``) shows its latest night only:
   its history would pass Excel's row limit within months at national scale, and writing a
   cell through openpyxl costs far more than through DuckDB's CSV writer; the CSV has every night.
-  For the same reason a mart of periods (column ``period``: months ``YYYY-MM`` or quarters
-  ``YYYY-Qn``) shows the periods that begin in its last ``WORKBOOK_MONTHS`` months: years of
-  history would otherwise make the workbook, not the marts, the cost of every night.
+  For the same reason a mart of periods (column ``period``) shows its last ``WORKBOOK_PERIODS``
+  periods of each form (the one being filed and the one before): a year of national history
+  would otherwise make the workbook, not the marts, the cost of every night.
 """
 
 from __future__ import annotations
@@ -41,13 +41,7 @@ EXCEL_MAX_SHEET_NAME = 31
 # Excel reserves this sheet name.
 EXCEL_RESERVED_SHEET_NAMES = {"history"}
 FETCH_ROWS = 10_000
-WORKBOOK_MONTHS = 12
-# The first day of a period, month (YYYY-MM) or quarter (YYYY-Qn).
-PERIOD_START_SQL = (
-    "CAST(CASE WHEN period LIKE '____-Q_' THEN substr(period, 1, 5) || "
-    "lpad(CAST(CAST(substr(period, 7, 1) AS INTEGER) * 3 - 2 AS VARCHAR), 2, '0') "
-    "ELSE period END || '-01' AS DATE)"
-)
+WORKBOOK_PERIODS = 2
 # Types Excel shows as they are; TIMESTAMPTZ and the rest are converted (see _excel_value_sql).
 EXCEL_NATIVE_TYPES = {
     "BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER",
@@ -183,14 +177,17 @@ def _sheet_rows(con: duckdb.DuckDBPyConnection, relation: str, mart: MartDoc) ->
             where = f"WHERE as_of_date = (SELECT max(as_of_date) FROM {relation})"
             note = f"the latest night ({latest}); every night in {mart.table}.csv"
     elif "period" in names:
-        first, cutoff = con.execute(
-            f"SELECT min({PERIOD_START_SQL}), "
-            f"max({PERIOD_START_SQL}) - INTERVAL {WORKBOOK_MONTHS - 1} MONTH FROM {relation}"
-        ).fetchone()
-        if first is not None and first < cutoff.date():
-            where = f"WHERE {PERIOD_START_SQL} >= DATE '{cutoff.date().isoformat()}'"
-            note = (f"periods from {cutoff:%Y-%m} on (the last {WORKBOOK_MONTHS} months); "
-                    f"every period in {mart.table}.csv")
+        # Periods of one form share a format (YYYY-MM or YYYY-Qn), so text order is time order.
+        form = "form" if "form" in names else "''"
+        where = (f"WHERE ({form}, period) IN (SELECT f, period FROM (SELECT f, period, "
+                 f"dense_rank() OVER (PARTITION BY f ORDER BY period DESC) AS r FROM "
+                 f"(SELECT DISTINCT {form} AS f, period FROM {relation})) WHERE r <= {WORKBOOK_PERIODS})")
+        total = con.execute(f"SELECT count(*) FROM {relation}").fetchone()[0]
+        if con.execute(f"SELECT count(*) FROM {relation} {where}").fetchone()[0] < total:
+            each = " of each form" if "form" in names else ""
+            note = f"the last {WORKBOOK_PERIODS} periods{each}; every period in {mart.table}.csv"
+        else:
+            where = ""
     count = con.execute(f"SELECT count(*) FROM {relation} {where}").fetchone()[0]
     if count > EXCEL_MAX_ROWS - 1:
         count = EXCEL_MAX_ROWS - 1
@@ -218,8 +215,8 @@ def write_workbook(con: duckdb.DuckDBPyConnection, schema: str, marts: Sequence[
                    path: Path) -> None:
     """Write ``marts`` (tables of ``schema``) into one workbook at ``path``.
 
-    A nightly mart shows its latest night, a mart of periods its last ``WORKBOOK_MONTHS``
-    months; a mart longer than Excel's row limit, its first rows.
+    A nightly mart shows its latest night, a mart of periods its last ``WORKBOOK_PERIODS``
+    periods of each form; a mart longer than Excel's row limit, its first rows.
     Sheet ``About`` says which rows each sheet shows; the CSVs hold them all.
     """
     names = sheet_names(["About", "Columns", *(m.table for m in marts)])
