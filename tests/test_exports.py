@@ -110,8 +110,10 @@ def test_a_mart_of_periods_shows_its_last_two_periods_of_each_form_in_the_workbo
                                         ('capacity_report', '2025-Q3')) q(form, period)""")
     con.execute("CREATE TABLE marts.months AS SELECT period FROM marts.completeness WHERE form LIKE 'conn%'")
     con.execute("CREATE TABLE marts.short AS SELECT * FROM (VALUES ('2025-07'), ('2025-08')) t(period)")
+    con.execute("CREATE TABLE marts.quarantine AS SELECT period FROM marts.months")  # a list to work through
     path = tmp_path / WORKBOOK_NAME
-    write_workbook(con, "marts", [_docs(con, t, t) for t in ("completeness", "months", "short")], path)
+    tables = ("completeness", "months", "short", "quarantine")
+    write_workbook(con, "marts", [_docs(con, t, t) for t in tables], path)
     wb = load_workbook(path)
 
     def shown(sheet):
@@ -125,3 +127,4 @@ def test_a_mart_of_periods_shows_its_last_two_periods_of_each_form_in_the_workbo
         35, 4, "the last 2 periods of each form; every period in completeness.csv")
     assert about["months"] == (32, 2, "the last 2 periods; every period in months.csv")
     assert about["short"] == (2, 2, "all rows")
+    assert about["quarantine"] == (32, 32, "all rows")

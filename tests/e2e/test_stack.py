@@ -133,9 +133,11 @@ def _devtools(browser: subprocess.Popen, profile: Path) -> str:
     """The page's DevTools WebSocket URL of a headless Chromium started with port 0."""
     deadline = time.monotonic() + 60
     port_file = profile / "DevToolsActivePort"
-    while not port_file.exists() and time.monotonic() < deadline:
+    # Chromium creates the file before it writes the port into it: wait for the port itself.
+    while not (port_file.exists() and port_file.read_text().split()) and time.monotonic() < deadline:
         assert browser.poll() is None, "chromium exited"
         time.sleep(0.2)
+    assert port_file.exists() and port_file.read_text().split(), "chromium wrote no DevTools port in 60 s"
     port = port_file.read_text().split()[0]
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as response:
         pages = [t for t in json.loads(response.read()) if t["type"] == "page"]
