@@ -286,6 +286,13 @@ def _descendants(pid: int) -> set[int]:
     return found
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:200]
+    except OSError:
+        return "?"
+
+
 def _running(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -325,6 +332,8 @@ def test_sigterm_to_make_night_ends_a_hung_night_and_everything_it_started(priva
         while any(map(_running, everything)) and time.monotonic() - stopped < 30:
             time.sleep(0.1)
         took = time.monotonic() - stopped
+        # Named in the failure message: which process outlived the stop, and what it was.
+        survivors = {pid: _cmdline(pid) for pid in everything if _running(pid)}
     finally:
         portal.clear_faults()
         for pid in [make.pid, *everything]:
@@ -332,7 +341,7 @@ def test_sigterm_to_make_night_ends_a_hung_night_and_everything_it_started(priva
                 os.kill(pid, signal.SIGKILL)
     print(f"\nSIGTERM during a hung pull: every process ended in {took:.1f}s")
     assert not [pid for pid in everything if _running(pid)]
-    assert took < 15
+    assert took < 15, f"still running {took:.0f}s after SIGTERM: {survivors}"
     assert "STOPPED by SIGTERM" in output, output[-3000:]
     assert not (warehouse / "serving.duckdb").exists()
     duckdb.connect(str(warehouse / "warehouse.duckdb")).close()  # the warehouse is free
