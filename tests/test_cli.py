@@ -40,3 +40,58 @@ def test_a_bare_airflow_command_in_the_projects_home_sees_the_projects_settings(
                           cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout.strip().splitlines()[-1]) == wanted
+
+
+STOPPABLE_CLI = """
+import os, sys
+from commune_dx.cli import NightStopped, run_in_own_group
+command = ["bash", "-c", 'trap "" TERM; sleep 600 & echo "pids $$ $!"; wait']
+try:
+    run_in_own_group(command, dict(os.environ), lambda line: print(line, end="", flush=True))
+except NightStopped as stopped:
+    print(f"stopped by {stopped}", flush=True)
+    sys.exit(143)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_second_sigterm_does_not_leave_the_nights_processes_running():
+    """`timeout` signals make's process group and make passes the SIGTERM on to the CLI again:
+    the second one, arriving while the CLI ends the night's processes, must not cut that short.
+    The child here ignores SIGTERM, as a task busy in C code may, so only the SIGKILL after the
+    grace period ends it."""
+    import signal
+    import time
+
+    cli = subprocess.Popen([sys.executable, "-c", STOPPABLE_CLI], stdout=subprocess.PIPE, text=True,
+                           env=dict(os.environ))
+    assert cli.stdout is not None
+    pids: list[int] = []
+    try:
+        first = cli.stdout.readline()
+        assert first.startswith("pids "), first
+        pids = [int(pid) for pid in first.split()[1:]]
+        cli.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        cli.send_signal(signal.SIGTERM)  # make's copy of the stop
+        rest = cli.communicate(timeout=60)[0]
+        deadline = time.monotonic() + 5
+        while any(map(_alive, pids)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        survivors = [pid for pid in pids if _alive(pid)]
+    finally:
+        for pid in pids:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        if cli.poll() is None:
+            cli.kill()
+    assert "stopped by SIGTERM" in rest
+    assert cli.returncode == 143
+    assert survivors == []

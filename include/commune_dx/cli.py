@@ -15,7 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
@@ -83,9 +83,14 @@ class NightStopped(Exception):
 
 @contextmanager
 def stop_on_signals() -> Iterator[None]:
-    """Turn SIGTERM, SIGINT and SIGHUP into :class:`NightStopped` while the block runs."""
+    """Turn the first SIGTERM, SIGINT or SIGHUP into :class:`NightStopped` while the block runs, and
+    ignore the ones after it until the block ends. A stop often comes twice: `timeout` or a CI
+    runner signals the whole process group, and make passes the SIGTERM on to this command again.
+    The second one must not end this command half-way through ending the night's processes."""
 
     def stop(signum: int, frame: object) -> None:
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
         raise NightStopped(signum)
 
     previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
@@ -112,6 +117,27 @@ def end_process_group(proc: subprocess.Popen, grace: float = STOP_GRACE_SECONDS)
     except ProcessLookupError:
         pass
     proc.wait()
+
+
+def run_in_own_group(command: list[str], env: dict[str, str], on_line: Callable[[str], None]) -> int:
+    """Run ``command`` in a process group of its own, passing each line of its output to
+    ``on_line``; its exit code. A stop signal ends the whole group (the command and every process
+    it started) before :class:`NightStopped` is raised, so nothing outlives this command."""
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          cwd=REPO_ROOT, start_new_session=True) as proc:
+        assert proc.stdout is not None
+        try:
+            with stop_on_signals():
+                try:
+                    for line in proc.stdout:
+                        on_line(line)
+                    return proc.wait()
+                except NightStopped:
+                    end_process_group(proc)  # further stop signals are ignored until it is done
+                    raise
+        finally:
+            if proc.poll() is None:
+                end_process_group(proc)
 
 
 def say(message: str) -> None:
@@ -185,32 +211,24 @@ def run_night(as_of: str, env: dict[str, str], settings: Settings) -> bool:
     say(f"night {as_of}: running DAG commune_nightly (log: {log_path})")
     started = time.monotonic()
     error = None
-    # Airflow runs in a process group of its own, so that a stop ends all of it (its task
-    # processes included) and nothing of the night outlives this command.
-    with log_path.open("w", encoding="utf-8") as log, subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        cwd=REPO_ROOT, start_new_session=True,
-    ) as proc:
-        assert proc.stdout is not None
+    with log_path.open("w", encoding="utf-8") as log:
+
+        def follow(line: str) -> None:
+            nonlocal error
+            log.write(line)
+            match = ERROR_LINE.search(line)
+            if match:
+                error = match.group(2).strip()  # the last one is the most specific
+            progress = PROGRESS_LINE.search(line)
+            if progress and progress.group(1):
+                say(f"  [{time.monotonic() - started:5.1f}s] {progress.group(1).strip()[:160]}")
+
         try:
-            with stop_on_signals():
-                for line in proc.stdout:
-                    log.write(line)
-                    match = ERROR_LINE.search(line)
-                    if match:
-                        error = match.group(2).strip()  # the last one is the most specific
-                    progress = PROGRESS_LINE.search(line)
-                    if progress and progress.group(1):
-                        say(f"  [{time.monotonic() - started:5.1f}s] {progress.group(1).strip()[:160]}")
-                code = proc.wait()
+            code = run_in_own_group(command, env, follow)
         except NightStopped as stopped:
-            end_process_group(proc)
             say(f"night {as_of}: STOPPED by {stopped} after {time.monotonic() - started:.0f}s; "
                 f"its processes ended, the published warehouse is as it was (log: {log_path})")
             raise
-        finally:
-            if proc.poll() is None:
-                end_process_group(proc)
     with log_path.open(encoding="utf-8") as fh:
         text = fh.read()
     failed = code != 0 or "failed" in re.findall(r"DagRun Finished: .*?state=(\w+)", text)[-1:]
