@@ -71,16 +71,22 @@ def run_night_cli(
     return NightResult(done.returncode, done.stdout + done.stderr)
 
 
-def marts_digest(db: Path, as_of: str | None = None) -> dict[str, str]:
-    """An order-independent digest of every mart; nightly marts limited to ``as_of`` if given."""
+def marts_digest(db: Path, as_of: str | None = None, tables=MART_TABLES,
+                 units: set[str] | None = None) -> dict[str, str]:
+    """An order-independent digest of each mart of ``tables``: nightly marts limited to ``as_of``
+    if given, every mart to the rows of ``units`` if given."""
     con = duckdb.connect(str(db), read_only=True)
     try:
         out = {}
-        for table in MART_TABLES:
+        for table in tables:
             exclude = RUN_COLUMNS.get(table)
             columns = f"* EXCLUDE ({', '.join(exclude)})" if exclude else "*"
-            where = f" WHERE as_of_date = DATE '{as_of}'" if as_of and table in NIGHTLY_MARTS else ""
-            rows = con.execute(f"SELECT {columns} FROM marts.{table}{where}").fetchall()
+            where = ["list_contains($units, unit_code)"] if units is not None else []
+            if as_of and table in NIGHTLY_MARTS:
+                where.append(f"as_of_date = DATE '{as_of}'")
+            params = {"units": sorted(units)} if units is not None else {}
+            rows = con.execute(f"SELECT {columns} FROM marts.{table}"
+                               + (f" WHERE {' AND '.join(where)}" if where else ""), params).fetchall()
             out[table] = hashlib.sha256(repr(sorted(map(repr, rows))).encode()).hexdigest()
         return out
     finally:

@@ -19,8 +19,6 @@ from commune_dx.settings import MART_TABLES, REPO_ROOT
 from demo_portal.server import start_demo_portal
 from tests.conftest import (
     DEMO_AS_OF,
-    NIGHTLY_MARTS,
-    RUN_COLUMNS,
     connection_json,
     marts_digest,
     night_command,
@@ -184,23 +182,6 @@ KPI_MARTS = ("connectivity_monthly", "digital_skills_monthly", "public_services_
              "reporting_completeness", "commune_scorecard")
 
 
-def unit_rows_digest(db: Path, units: set[str], tables) -> dict[str, str]:
-    """A digest of each unit-level mart's rows for ``units`` (nightly marts: the demo night)."""
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        out = {}
-        for table in tables:
-            exclude = RUN_COLUMNS.get(table)
-            columns = f"* EXCLUDE ({', '.join(exclude)})" if exclude else "*"
-            night = f" AND as_of_date = DATE '{DEMO_AS_OF}'" if table in NIGHTLY_MARTS else ""
-            rows = con.execute(f"SELECT {columns} FROM marts.{table} WHERE list_contains(?, unit_code)"
-                               f"{night}", [sorted(units)]).fetchall()
-            out[table] = hashlib.sha256(repr(sorted(map(repr, rows))).encode()).hexdigest()
-        return out
-    finally:
-        con.close()
-
-
 def test_a_hostile_portal_cannot_stop_the_night(private_portal, clean_night, tmp_path):
     portal = private_portal
     warehouse = tmp_path / "warehouse"
@@ -252,11 +233,11 @@ def test_a_hostile_portal_cannot_stop_the_night(private_portal, clean_night, tmp
     reference, _ = clean_night
     good = set(codes) - set(hostile)
     unit_marts = [t for t in MART_TABLES if t not in ("quarantine",) and _has_unit_code(served, t)]
-    assert unit_rows_digest(served, good, unit_marts) == unit_rows_digest(
-        reference / "serving.duckdb", good, unit_marts)
+    assert marts_digest(served, DEMO_AS_OF, unit_marts, good) == marts_digest(
+        reference / "serving.duckdb", DEMO_AS_OF, unit_marts, good)
     displaced = {code for code, mode in hostile.items() if EXPECTED[mode][0] == "ok"}
-    assert unit_rows_digest(served, displaced, KPI_MARTS) == unit_rows_digest(
-        reference / "serving.duckdb", displaced, KPI_MARTS)
+    assert marts_digest(served, DEMO_AS_OF, KPI_MARTS, displaced) == marts_digest(
+        reference / "serving.duckdb", DEMO_AS_OF, KPI_MARTS, displaced)
 
 
 def _has_unit_code(db: Path, table: str) -> bool:
